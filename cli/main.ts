@@ -7,6 +7,7 @@
 import { Command, CommanderError } from 'commander';
 import { FedsecError } from '../common/errors.ts';
 import { formatError } from './output.ts';
+import { registerSecaggCommands } from './secagg.ts';
 
 /** Builds the CLI program with every command group registered. */
 export async function buildProgram(): Promise<Command> {
@@ -17,6 +18,7 @@ export async function buildProgram(): Promise<Command> {
     .exitOverride();
   const registrars: Array<(p: Command) => void> = [
     // Command groups are added here, one line each.
+    registerSecaggCommands,
   ];
   for (const r of registrars) r(program);
   return program;
