@@ -60,8 +60,9 @@ export interface MaskingClientOptions {
 }
 
 interface Peer {
-  readonly encryptionKey: Uint8Array;
   readonly maskKey: Uint8Array;
+  /** AEAD key of the share bundle this peer sends to this client (derived in the share stage). */
+  readonly inboundKey: Uint8Array;
 }
 
 interface HeldShares {
@@ -86,9 +87,9 @@ export function shareAad(round: MaskingRound, from: string, to: string): Uint8Ar
   return round.labelBytes('share-keys', from, to);
 }
 
-/** The AEAD key of the share bundle `from` → `to` (directional). */
-export function shareKey(round: MaskingRound, secretKey: Uint8Array, peerPublicKey: Uint8Array, from: string, to: string): Uint8Array {
-  return deriveKey(x25519SharedSecret(secretKey, peerPublicKey), round.label('share-key', from, to));
+/** The AEAD key of the share bundle `from` → `to` (directional) from the pair's X25519 shared secret. */
+export function shareKey(round: MaskingRound, sharedSecret: Uint8Array, from: string, to: string): Uint8Array {
+  return deriveKey(sharedSecret, round.label('share-key', from, to));
 }
 
 /** A client (node) of one pairwise-masking round. */
@@ -174,6 +175,7 @@ export class MaskingClient {
     const mask = this.#maskKeys!;
     const neighbours = this.round.neighboursOf(this.id);
     const peers = new Map<string, Peer>();
+    const outboundKeys = new Map<string, Uint8Array>();
     const seenKeys: Uint8Array[] = [enc.publicKey, mask.publicKey];
     for (const [i, k] of msg.keys.entries()) {
       if (!neighbours.has(k.id)) throw new SecAggError('ERR_SECAGG_UNEXPECTED_SENDER', `keys[${i}].id is not a neighbour of ${this.id}`, { field: `keys[${i}].id` });
@@ -186,7 +188,8 @@ export class MaskingClient {
         if (seenKeys.some((s) => equalBytes(s, key))) throw new SecAggError('ERR_SECAGG_DUPLICATE_KEY', `keys[${i}] repeats a public key already seen in this round`, { field: `keys[${i}]` });
         seenKeys.push(key);
       }
-      peers.set(k.id, { encryptionKey: k.encryptionKey, maskKey: k.maskKey });
+      peers.set(k.id, { maskKey: k.maskKey, inboundKey: new Uint8Array(0) });
+      outboundKeys.set(k.id, k.encryptionKey);
     }
     if (peers.size + 1 < this.round.threshold) {
       throw new SecAggError('ERR_SECAGG_BELOW_THRESHOLD', `only ${peers.size + 1} of ${this.id}'s share holders advertised keys, threshold is ${this.round.threshold}`, { have: peers.size + 1, threshold: this.round.threshold });
@@ -196,11 +199,14 @@ export class MaskingClient {
     const sShares = splitBytes32(mask.secretKey, this.round.threshold, indices, this.#rng);
     const bShares = splitBytes32(this.#selfSeed!, this.round.threshold, indices, this.#rng);
     const shares = holders.slice(1).map((to, j) => {
-      const peer = peers.get(to)!;
-      const key = shareKey(this.round, enc.secretKey, peer.encryptionKey, this.id, to);
+      // One X25519 agreement per neighbour gives both directions' keys (the labels order the pair).
+      const dh = x25519SharedSecret(enc.secretKey, outboundKeys.get(to)!);
+      peers.set(to, { maskKey: peers.get(to)!.maskKey, inboundKey: shareKey(this.round, dh, to, this.id) });
+      const key = shareKey(this.round, dh, this.id, to);
       const pt = concatBytes(encodeShare256(sShares[j + 1]!), encodeShare256(bShares[j + 1]!));
       return { to, ciphertext: seal(key, pt, shareAad(this.round, this.id, to), this.#rng) };
     });
+    enc.secretKey.fill(0); // both directions' share keys are derived: the encryption secret is no longer needed
     this.#peers = peers;
     this.#held.set(this.id, { maskKey: encodeShare256(sShares[0]!), selfMask: encodeShare256(bShares[0]!) });
     this.#stage = 'shares';
@@ -216,7 +222,6 @@ export class MaskingClient {
     checkInput(input, this.round.vectorLength, this.round.bits);
     const msg = this.#parse(message, 'shares');
     if (msg.stage !== 'shares') throw new SecAggError('ERR_SECAGG_WRONG_STAGE', 'expected a shares message');
-    const enc = this.#encKeys!;
     const myIndex = this.round.shareIndex(this.id);
     const received = new Map<string, HeldShares>();
     for (const [i, s] of msg.shares.entries()) {
@@ -225,7 +230,7 @@ export class MaskingClient {
       if (received.has(s.from)) throw new SecAggError('ERR_SECAGG_DUPLICATE', `shares[${i}].from appears twice`, { field: `shares[${i}].from` });
       let pt: Uint8Array;
       try {
-        pt = open(shareKey(this.round, enc.secretKey, peer.encryptionKey, s.from, this.id), s.ciphertext, shareAad(this.round, s.from, this.id));
+        pt = open(peer.inboundKey, s.ciphertext, shareAad(this.round, s.from, this.id));
       } catch {
         throw new SecAggError('ERR_SECAGG_BAD_SHARE', `shares[${i}]: the encrypted share from ${s.from} does not authenticate for this round, stage and pair`, { field: `shares[${i}].ciphertext`, member: s.from });
       }
@@ -256,7 +261,6 @@ export class MaskingClient {
     for (const [from, h] of received) this.#held.set(from, h);
     // The client's own secrets are now only recoverable from the shares: forget them.
     this.#maskKeys!.secretKey.fill(0);
-    this.#encKeys!.secretKey.fill(0);
     this.#selfSeed!.fill(0);
     this.#stage = 'consistency-request';
     return { stage: 'masked-input', federation: this.round.federation, round: this.round.round, sender: this.id, offset: 0, words: masked };
@@ -319,11 +323,14 @@ export class MaskingClient {
     for (const [i, s] of msg.signatures.entries()) {
       if (!survivors.has(s.id)) throw new SecAggError('ERR_SECAGG_UNEXPECTED_SENDER', `signatures[${i}].id is not a survivor`, { field: `signatures[${i}].id` });
       if (signers.has(s.id)) throw new SecAggError('ERR_SECAGG_DUPLICATE', `signatures[${i}].id appears twice`, { field: `signatures[${i}].id` });
+      signers.add(s.id);
+      const mine = s.id === this.id || this.round.areNeighbours(this.id, s.id);
+      // Enough valid signatures from the neighbourhood: the rest need not be verified.
+      if (!mine || inHood >= this.round.threshold) continue;
       if (!verify(this.#roster.require(s.id, 'node').identityKey, payload, s.signature)) {
         throw new SecAggError('ERR_SECAGG_BAD_SIGNATURE', `signatures[${i}]: ${s.id}'s signature over the survivor list does not verify`, { field: `signatures[${i}].signature`, member: s.id });
       }
-      signers.add(s.id);
-      if (s.id === this.id || this.round.areNeighbours(this.id, s.id)) inHood++;
+      inHood++;
     }
     if (inHood < this.round.threshold) {
       throw new SecAggError('ERR_SECAGG_BELOW_THRESHOLD', `only ${inHood} survivors of ${this.id}'s neighbourhood signed the survivor list, threshold is ${this.round.threshold}`, { have: inHood, threshold: this.round.threshold });
