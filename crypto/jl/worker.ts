@@ -34,7 +34,7 @@ parentPort?.on('message', (job: PadWorkerJob) => {
     const exp = bytesToBigIntBE(fromHex(job.exponent));
     const pads = scheme.pads(exp, job.tag, job.start, job.count, job.invert);
     const bytes = scheme.serialize(pads);
-    parentPort!.postMessage({ id: job.id, bytes }, [bytes.buffer]);
+    parentPort!.postMessage({ id: job.id, bytes }, [bytes.buffer as ArrayBuffer]);
   } catch (e) {
     parentPort!.postMessage({ id: job.id, error: e instanceof Error ? `${(e as { code?: string }).code ?? 'ERR_INTERNAL'}: ${e.message}` : String(e) });
   }
