@@ -119,3 +119,33 @@ export function codeOf(f: () => unknown): string {
     return isFedsecError(e) ? e.code : `untyped: ${String(e)}`;
   }
 }
+
+/**
+ * Step-by-step honest round for adversarial tests: the test plays (or replaces) the server
+ * between stages. Messages pass through structuredClone, as over a real transport.
+ */
+export class Stepper {
+  readonly server: MaskingServer;
+  readonly clients: Map<string, MaskingClient>;
+  readonly inputs: Map<string, Uint32Array>;
+  constructor(readonly fed: Federation, readonly config: MaskingConfig, rngSeed = 9) {
+    this.server = new MaskingServer(config, fed.roster);
+    this.clients = makeClients(fed, config, seededRandomSource(new Uint8Array(32).fill(rngSeed)));
+    this.inputs = new Map(fed.ids.map((id) => [id, inputOf(fed.ids, id, config.vectorLength, config.bits)]));
+  }
+  /** All clients advertise; returns their messages. */
+  advertise(skip: ReadonlySet<string> = new Set()): ClientMessage[] {
+    return [...this.clients].filter(([id]) => !skip.has(id)).map(([, c]) => c.advertiseKeys());
+  }
+  /** Delivers server messages to clients; returns the clients' replies. */
+  toClients(out: readonly Outgoing[], skip: ReadonlySet<string> = new Set()): ClientMessage[] {
+    return out.filter((o) => !skip.has(o.to)).map((o) => this.clients.get(o.to)!.receive(structuredClone(o.message), this.inputs.get(o.to)));
+  }
+  /** Feeds replies to the honest server, closing the stage if it did not close by itself. */
+  toServer(replies: readonly ClientMessage[]): Outgoing[] {
+    const before = this.server.stage;
+    let out: Outgoing[] = [];
+    for (const m of replies) out = out.concat(this.server.receive(structuredClone(m)));
+    return this.server.stage === before ? this.server.closeStage() : out;
+  }
+}
