@@ -1,0 +1,18 @@
+/**
+ * Training plans (researcher side): ONNX step/inference graph builders for logistic regression
+ * and a small MLP, the plan contract for graphs made elsewhere, and the plan hash nodes approve.
+ */
+export { logisticRegressionPlan, mlpPlan, MAX_FEATURES, MAX_HIDDEN } from './builders.ts';
+export type { LogisticRegressionOptions, MlpOptions } from './builders.ts';
+export {
+  PLAN_CONTRACT_VERSION, PLAN_IO, PLAN_GRAPH_IO, PLAN_SECTIONS, MAX_GRAPH_BYTES, MAX_PARAMETERS,
+  planToBundle, planFromBundle, encodePlan, decodePlan, hashPlan, validatePlanGraph, validatePlan, customPlan,
+} from './contract.ts';
+export type { TrainingPlan, PlanGraphRole, PlanGraphInfo, ValidatePlanGraphOptions, CustomPlanInput } from './contract.ts';
+export { PlanError } from './errors.ts';
+export type { PlanErrorCode } from './errors.ts';
+export { encodeOnnxModel, decodeOnnxSummary, ONNX_IR_VERSION, ONNX_OPSET } from './onnx.ts';
+export type { OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo, OnnxDim, OnnxElemType, OnnxAttributeValue, OnnxSummary } from './onnx.ts';
+export { GraphBuilder } from './graph.ts';
+export { createOrtSession } from './runtime.ts';
+export type { SessionTuning } from './runtime.ts';
