@@ -5,7 +5,7 @@ import { Roster, type RosterMember } from '../../crypto/roster.ts';
 import { MaskingClient } from '../../crypto/masking/client.ts';
 import { MaskingServer, type MaskingResult } from '../../crypto/masking/server.ts';
 import type { MaskingConfig } from '../../crypto/masking/config.ts';
-import type { ClientMessage, Outgoing } from '../../crypto/masking/messages.ts';
+import type { AdvertiseKeysMessage, ClientMessage, Outgoing } from '../../crypto/masking/messages.ts';
 import { isFedsecError } from '../../common/errors.ts';
 
 export const FED = 'fed-test';
@@ -134,7 +134,7 @@ export class Stepper {
     this.inputs = new Map(fed.ids.map((id) => [id, inputOf(fed.ids, id, config.vectorLength, config.bits)]));
   }
   /** All clients advertise; returns their messages. */
-  advertise(skip: ReadonlySet<string> = new Set()): ClientMessage[] {
+  advertise(skip: ReadonlySet<string> = new Set()): AdvertiseKeysMessage[] {
     return [...this.clients].filter(([id]) => !skip.has(id)).map(([, c]) => c.advertiseKeys());
   }
   /** Delivers server messages to clients; returns the clients' replies. */
