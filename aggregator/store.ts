@@ -41,6 +41,8 @@ export interface RoundRecord {
   readonly attempt: number;
   /** `<experiment>/r<round>/a<attempt>`: names this attempt in every message. */
   readonly tag: string;
+  /** Federation-wide attempt number, never reused: the protocol round number of the secure-aggregation engines. */
+  readonly seq: number;
   readonly status: RoundStatus;
   readonly kind: string;
   /** Nodes invited. */
@@ -91,10 +93,11 @@ export class AggregatorStore {
     this.#dbPath = join(dir, 'aggregator.sqlite');
     this.#db.run(`CREATE TABLE IF NOT EXISTS experiments (id TEXT PRIMARY KEY, owner TEXT NOT NULL, created TEXT NOT NULL, config TEXT NOT NULL)`);
     this.#db.run(`CREATE TABLE IF NOT EXISTS rounds (
-      experiment TEXT NOT NULL, round INTEGER NOT NULL, attempt INTEGER NOT NULL, tag TEXT NOT NULL UNIQUE,
+      experiment TEXT NOT NULL, round INTEGER NOT NULL, attempt INTEGER NOT NULL, tag TEXT NOT NULL UNIQUE, seq INTEGER NOT NULL UNIQUE,
       status TEXT NOT NULL, kind TEXT NOT NULL, participants TEXT NOT NULL, contributors TEXT NOT NULL,
       result TEXT, metrics TEXT NOT NULL, reason TEXT, started TEXT NOT NULL, finished TEXT,
       PRIMARY KEY (experiment, round, attempt))`);
+    this.#db.run(`CREATE TABLE IF NOT EXISTS offered_plans (hash TEXT PRIMARY KEY)`);
     this.#db.run(`CREATE TABLE IF NOT EXISTS blobs (hash TEXT PRIMARY KEY, bytes INTEGER NOT NULL, owner TEXT NOT NULL, created TEXT NOT NULL)`);
     const running = this.#rounds(`SELECT * FROM rounds WHERE status = 'running'`, []);
     const now = new Date().toISOString();
@@ -145,12 +148,13 @@ export class AggregatorStore {
     if (prior.some((r) => r.status === 'completed')) throw new AggregatorError('ERR_AGG_ROUND_DONE', `round ${round} of ${experiment} is already completed`, { experiment, round });
     if (prior.some((r) => r.status === 'running')) throw new AggregatorError('ERR_AGG_ROUND_BUSY', `round ${round} of ${experiment} is already running`, { experiment, round });
     const attempt = prior.reduce((m, r) => Math.max(m, r.attempt), 0) + 1;
+    const seq = ((this.#query(`SELECT MAX(seq) AS m FROM rounds`, [])[0]?.['m'] as number | null) ?? 0) + 1;
     const rec: RoundRecord = {
-      experiment, round, attempt, tag: roundTag(experiment, round, attempt), status: 'running', kind,
+      experiment, round, attempt, tag: roundTag(experiment, round, attempt), seq, status: 'running', kind,
       participants: [...participants], contributors: [], metrics: {}, started: new Date().toISOString(),
     };
-    this.#db.run(`INSERT INTO rounds (experiment, round, attempt, tag, status, kind, participants, contributors, metrics, started) VALUES (?, ?, ?, ?, 'running', ?, ?, '[]', '{}', ?)`,
-      [experiment, round, attempt, rec.tag, kind, JSON.stringify(participants), rec.started]);
+    this.#db.run(`INSERT INTO rounds (experiment, round, attempt, tag, seq, status, kind, participants, contributors, metrics, started) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, '[]', '{}', ?)`,
+      [experiment, round, attempt, rec.tag, seq, kind, JSON.stringify(participants), rec.started]);
     this.#persist();
     return rec;
   }
@@ -193,6 +197,18 @@ export class AggregatorStore {
     this.#db.run(`INSERT INTO blobs VALUES (?, ?, ?, ?)`, [hash, bytes.length, owner, new Date().toISOString()]);
     this.#persist();
     return hash;
+  }
+
+  /** Marks a plan blob as offered to nodes (they may download it). */
+  offerPlan(hash: string): void {
+    if (!this.hasBlob(hash)) throw new AggregatorError('ERR_AGG_BLOB_UNKNOWN', `no blob ${hash.slice(0, 16)}`);
+    this.#db.run(`INSERT OR IGNORE INTO offered_plans VALUES (?)`, [hash]);
+    this.#persist();
+  }
+
+  /** True if the plan was offered to nodes by some experiment. */
+  planOffered(hash: string): boolean {
+    return HASH_RE.test(hash) && this.#query(`SELECT hash FROM offered_plans WHERE hash = ?`, [hash]).length === 1;
   }
 
   /** True if the blob is stored. */
@@ -252,7 +268,7 @@ export class AggregatorStore {
 
   #rounds(sql: string, params: SqlValue[]): RoundRecord[] {
     return this.#query(sql, params).map((r) => ({
-      experiment: r['experiment'] as string, round: r['round'] as number, attempt: r['attempt'] as number, tag: r['tag'] as string,
+      experiment: r['experiment'] as string, round: r['round'] as number, attempt: r['attempt'] as number, tag: r['tag'] as string, seq: r['seq'] as number,
       status: r['status'] as RoundStatus, kind: r['kind'] as string,
       participants: JSON.parse(r['participants'] as string) as string[], contributors: JSON.parse(r['contributors'] as string) as string[],
       ...(r['result'] == null ? {} : { result: r['result'] as string }),

@@ -34,6 +34,7 @@ describe('aggregator store', () => {
     expect(t.getBlob(h)).toEqual(Uint8Array.of(1, 2, 3));
     const retry = t.beginRound('exp1', 1, 'train', ['n1', 'n2']);
     expect(retry.tag).toBe('exp1/r1/a2');
+    expect(retry.seq).toBe(3);
     s.close();
     t.close();
   });

@@ -1,0 +1,501 @@
+/**
+ * The node agent: what runs at a hospital. It dials out to the aggregator (it opens no port),
+ * keeps a Session stream open (reconnecting with bounded backoff), and for every work request:
+ *
+ *   audit `request` → plan approved by SHA-256? (unknown plans are fetched and left pending)
+ *   → node policy → dataset present → privacy budget → `accept` or `refuse` (typed reason,
+ *   audited) → compute the contribution (local statistics or local training with DP)
+ *   → charge the budget before anything leaves → take part in the chosen scheme
+ *   (plain upload, pairwise masking) → audit `release`.
+ *
+ * The aggregator never sees more than the scheme allows: masked words for `masking`, float
+ * sums only when the node's policy accepts `secagg: off`.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { FedsecError, InvalidMessageError } from '../common/errors.ts';
+import { MaskingClient, type MaskingConfig } from '../crypto/masking/index.ts';
+import { encodeVector, encodedLength, maskingConfigFor } from '../proto/secagg.ts';
+import type { Roster } from '../crypto/roster.ts';
+import { systemRandom, type RandomSource } from '../crypto/random.ts';
+import type { TlsCredentials } from '../pki/member.ts';
+import { verifyRoster } from '../pki/roster.ts';
+import type { PeerVerifier } from '../pki/verifier.ts';
+import { FederationClient } from '../proto/client.ts';
+import { decodeEngineMessage, encodeEngineMessage, parseJsonBody } from '../proto/envelope.ts';
+import { MAX_JSON_CHARS } from '../proto/limits.ts';
+import { decodePlanBundle, type PlanBundle } from '../proto/plan.ts';
+import type { Envelope } from '../proto/rpc.ts';
+import { WIDE_MAX_PARTIES } from '../proto/widecodec.ts';
+import { validateWorkRequest, type WorkRequest } from '../proto/work.ts';
+import type { AuditLog } from './audit.ts';
+import { NodeError } from './errors.ts';
+import type { PlanStore } from './plans.ts';
+import { evaluatePolicy, type NodePolicy, type PolicyDecision } from './policy.ts';
+
+/** A numeric table: row-major features and one label per row. */
+export interface Tabular {
+  readonly rows: number;
+  readonly cols: number;
+  /** rows × cols, row-major. */
+  readonly features: Float64Array;
+  readonly labels: Float64Array;
+  readonly featureNames: readonly string[];
+}
+
+/** Where the agent finds the node's datasets (node/datasets' registry adapts to this). */
+export interface DatasetSource {
+  /** Dataset tags the node offers. */
+  tags(): readonly string[];
+  /** The training split of a dataset. */
+  load(tag: string): Promise<Tabular>;
+}
+
+/** Input of a local training step. */
+export interface TrainInput {
+  readonly bundle: PlanBundle;
+  readonly data: Tabular;
+  /** Global parameters of this round. */
+  readonly params: Float64Array;
+  readonly work: WorkRequest;
+  readonly args: PolicyDecision['args'];
+}
+
+/** Output of local training: the contribution before encoding. */
+export interface TrainOutcome {
+  /** The update to sum (already clipped and noised when DP is on), length numParams. */
+  readonly update: Float64Array;
+  /** Weight of this node's update in the sum (1 for DP rounds, else the number of examples). */
+  readonly weight: number;
+  /** Mean training loss. */
+  readonly loss: number;
+}
+
+/** Local training (node/training adapts to this). */
+export interface Trainer {
+  train(input: TrainInput): Promise<TrainOutcome>;
+}
+
+/** Privacy budget of the node's datasets (node/ledger adapts to this). */
+export interface PrivacyGuard {
+  /** Throws ERR_NODE_BUDGET_EXHAUSTED if running `work` would exceed the dataset's budget. */
+  check(work: WorkRequest, decision: PolicyDecision, rows: number): Promise<void>;
+  /** Records the spend before release; returns the dataset's cumulative (ε, δ). */
+  charge(work: WorkRequest, decision: PolicyDecision, rows: number): Promise<{ epsilon: number; delta: number }>;
+}
+
+/** Options of {@link NodeAgent}. */
+export interface NodeAgentOptions {
+  readonly address: string;
+  readonly tls: TlsCredentials;
+  /** Verifies the aggregator's certificate and the signed roster (CA + CRL). */
+  readonly verifier: PeerVerifier;
+  /** This node's Ed25519 identity secret key (32 bytes), for the masking engine. */
+  readonly identitySecretKey: Uint8Array;
+  readonly plans: PlanStore;
+  readonly audit: AuditLog;
+  readonly policy: () => NodePolicy;
+  readonly datasets: DatasetSource;
+  readonly trainer?: Trainer;
+  readonly privacy?: PrivacyGuard;
+  readonly rng?: RandomSource;
+  /** Diagnostics sink (never receives data or secrets). */
+  readonly log?: (line: string) => void;
+  /** Test hook: called at each stage; throwing simulates a crash of the node at that point. */
+  readonly onStage?: (stage: string, work: WorkRequest) => void;
+}
+
+/** Work as the aggregator sends it. */
+interface WorkEnvelope {
+  work: WorkRequest;
+  seq: number;
+  vectorLength: number;
+  codec: Record<string, unknown>;
+  aggregator: string;
+  roster?: unknown;
+}
+
+interface ActiveRound {
+  readonly work: WorkEnvelope;
+  readonly abort: AbortController;
+  /** Resolves with the final participant list when the aggregator sends `begin`. */
+  readonly begun: Promise<readonly string[]>;
+  begin: (participants: readonly string[]) => void;
+  masking?: MaskingClient;
+  input?: Uint32Array;
+  readonly inbox: Envelope[];
+}
+
+/** Vector layout of a `stats` contribution for d features: [n, Σx (d), Σx² (d)]. */
+export function statsVectorLength(d: number): number {
+  return 1 + 2 * d;
+}
+
+/** Vector layout of a `train` contribution for P parameters: [w·update (P), w, w·loss]. */
+export function trainVectorLength(p: number): number {
+  return p + 2;
+}
+
+/** Local feature statistics [n, Σx_j, Σx_j²] of a table. */
+export function localStats(t: Tabular): Float64Array {
+  const d = t.cols;
+  const out = new Float64Array(statsVectorLength(d));
+  out[0] = t.rows;
+  for (let r = 0; r < t.rows; r++) {
+    for (let j = 0; j < d; j++) {
+      const x = t.features[r * d + j]!;
+      out[1 + j]! += x;
+      out[1 + d + j]! += x * x;
+    }
+  }
+  return out;
+}
+
+/** Raw 32-byte Ed25519 secret of a PKI identity key object. */
+export function identitySecretFromKeyObject(k: { export(o: { format: 'jwk' }): { d?: string } }): Uint8Array {
+  const d = k.export({ format: 'jwk' }).d;
+  if (d === undefined) throw new NodeError('ERR_NODE_REQUEST_INVALID', 'identity key is not a private Ed25519 key');
+  return new Uint8Array(Buffer.from(d, 'base64url'));
+}
+
+/** The node agent. */
+export class NodeAgent {
+  readonly id: string;
+  readonly #opts: NodeAgentOptions;
+  readonly #client: FederationClient;
+  readonly #rounds = new Map<string, ActiveRound>();
+  #stream: grpc.ClientDuplexStream<Envelope, Envelope> | undefined;
+  #closed = false;
+  #connectedOnce: Promise<void>;
+  #resolveConnected!: () => void;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #backoff = 200;
+
+  constructor(opts: NodeAgentOptions) {
+    this.#opts = opts;
+    this.id = opts.tls.member.id;
+    this.#client = new FederationClient({ address: opts.address, tls: opts.tls, verifier: opts.verifier });
+    this.#connectedOnce = new Promise((r) => { this.#resolveConnected = r; });
+  }
+
+  /** Opens the Session; resolves once the aggregator welcomed this node (reconnects on loss). */
+  async start(): Promise<void> {
+    this.#open();
+    await this.#connectedOnce;
+  }
+
+  /** Resolves at the next welcome (after a reconnect). */
+  waitConnected(): Promise<void> {
+    return this.#connectedOnce;
+  }
+
+  /** Closes the session and stops reconnecting. */
+  close(): void {
+    this.#closed = true;
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
+    for (const r of this.#rounds.values()) r.abort.abort();
+    this.#rounds.clear();
+    try { this.#stream?.end(); } catch { /* closed */ }
+    try { this.#stream?.cancel(); } catch { /* closed */ }
+    this.#client.close();
+  }
+
+  #log(s: string): void {
+    this.#opts.log?.(`[${this.id}] ${s}`);
+  }
+
+  #open(): void {
+    if (this.#closed) return;
+    const stream = this.#client.session();
+    this.#stream = stream;
+    stream.on('data', (env: Envelope) => this.#onMessage(env));
+    const lost = (why: string): void => {
+      if (this.#stream !== stream) return;
+      this.#stream = undefined;
+      for (const r of this.#rounds.values()) r.abort.abort();
+      this.#rounds.clear();
+      if (this.#closed) return;
+      this.#log(`session lost (${why}); reconnecting in ${this.#backoff} ms`);
+      this.#connectedOnce = new Promise((r) => { this.#resolveConnected = r; });
+      this.#retryTimer = setTimeout(() => this.#open(), this.#backoff);
+      this.#backoff = Math.min(this.#backoff * 2, 2_000);
+    };
+    stream.on('error', (e: Error) => lost(e.message));
+    stream.on('end', () => lost('ended'));
+    stream.write({ type: 'hello', round_tag: '', json: JSON.stringify({ datasets: this.#opts.datasets.tags(), auditHead: this.#opts.audit.head() }), payload: new Uint8Array(0) });
+  }
+
+  #send(type: string, tag: string, json: Record<string, unknown>, payload?: Uint8Array): void {
+    try {
+      this.#stream?.write({ type, round_tag: tag, json: JSON.stringify(json), payload: payload ?? new Uint8Array(0) });
+    } catch {
+      // session gone; the aggregator treats us as dropped
+    }
+  }
+
+  #onMessage(env: Envelope): void {
+    switch (env.type) {
+      case 'welcome':
+        this.#backoff = 200;
+        this.#resolveConnected();
+        return;
+      case 'plan-offer':
+        void this.#fetchPlan(env).catch((e: unknown) => this.#log(`plan offer failed: ${(e as Error).message}`));
+        return;
+      case 'work':
+        void this.#onWork(env);
+        return;
+      case 'begin': {
+        const r = this.#rounds.get(env.round_tag);
+        if (r !== undefined) {
+          try {
+            const body = parseJsonBody(env.json, 'begin', MAX_JSON_CHARS * 4);
+            const parts = body['participants'];
+            if (!Array.isArray(parts) || parts.some((p) => typeof p !== 'string' || !r.work.work.participants.includes(p)) || !parts.includes(this.id)) {
+              throw new InvalidMessageError('begin.participants', 'must be invited nodes including this one');
+            }
+            const min = Math.max(this.#opts.policy().minParticipants, r.work.work.minParticipants);
+            if (parts.length < min) throw new NodeError('ERR_NODE_POLICY_PARTICIPANTS', `only ${parts.length} participants; policy requires ${min}`);
+            r.begin([...(parts as string[])].sort());
+          } catch (e) {
+            this.#log(`bad begin: ${(e as Error).message}`);
+            r.abort.abort();
+            this.#rounds.delete(env.round_tag);
+          }
+        }
+        return;
+      }
+      case 'relay': {
+        const r = this.#rounds.get(env.round_tag);
+        if (r !== undefined) void this.#onRelay(r, env);
+        return;
+      }
+      case 'abort': {
+        const r = this.#rounds.get(env.round_tag);
+        if (r !== undefined) {
+          r.abort.abort();
+          this.#rounds.delete(env.round_tag);
+          this.#opts.audit.append('round-aborted', { tag: env.round_tag, reason: safeReason(env.json) });
+        }
+        return;
+      }
+      case 'done':
+        this.#rounds.delete(env.round_tag);
+        return;
+      case 'error':
+        this.#log(`aggregator reported: ${env.json.slice(0, 300)}`);
+        return;
+      default:
+        this.#log(`ignoring unknown message type ${env.type.slice(0, 30)}`);
+    }
+  }
+
+  async #fetchPlan(env: Envelope): Promise<void> {
+    const body = parseJsonBody(env.json, 'plan-offer', MAX_JSON_CHARS);
+    const hash = String(body['plan']);
+    if (!/^[0-9a-f]{64}$/.test(hash)) return;
+    if (this.#opts.plans.list().some((p) => p.hash === hash)) return;
+    const bytes = await this.#client.download(hash);
+    this.#opts.plans.receive(bytes, String(body['from'] ?? 'researcher').slice(0, 128));
+  }
+
+  async #onWork(env: Envelope): Promise<void> {
+    const tag = env.round_tag;
+    let we: WorkEnvelope;
+    try {
+      const body = parseJsonBody(env.json, 'work', MAX_JSON_CHARS * 4);
+      const work = validateWorkRequest(body['work']);
+      if (typeof body['seq'] !== 'number' || !Number.isSafeInteger(body['seq']) || typeof body['vectorLength'] !== 'number' || typeof body['aggregator'] !== 'string') {
+        throw new InvalidMessageError('work', 'missing seq, vectorLength or aggregator');
+      }
+      we = { work, seq: body['seq'], vectorLength: body['vectorLength'], codec: (body['codec'] ?? {}) as Record<string, unknown>, aggregator: body['aggregator'], roster: body['roster'] };
+    } catch (e) {
+      this.#refuse(tag, e, undefined);
+      return;
+    }
+    const { work } = we;
+    this.#opts.audit.append('request', { tag, experiment: work.experiment, round: work.round, attempt: work.attempt, kind: work.kind, plan: work.plan, dataset: work.tag, secagg: work.secagg, dp: work.dp, args: work.args });
+    let decision: PolicyDecision;
+    let bundle: PlanBundle;
+    let data: Tabular;
+    let roster: Roster | undefined;
+    try {
+      bundle = await this.#approvedPlan(work.plan);
+      decision = evaluatePolicy(this.#opts.policy(), work);
+      if (!this.#opts.datasets.tags().includes(work.tag)) throw new NodeError('ERR_NODE_DATASET_UNKNOWN', `this node holds no dataset tagged ${work.tag}`);
+      data = await this.#opts.datasets.load(work.tag);
+      const real = work.kind === 'stats' ? statsVectorLength(data.cols) : trainVectorLength(bundle.numParams);
+      const expected = work.secagg === 'off' ? real : encodedLength(we.codec, real);
+      if (we.vectorLength !== expected) throw new NodeError('ERR_NODE_REQUEST_INVALID', `vector length ${we.vectorLength} does not match this ${work.kind} round (expected ${expected})`);
+      if (work.kind === 'train') {
+        if (bundle.kind === 'stats') throw new NodeError('ERR_NODE_REQUEST_INVALID', 'a stats plan cannot train');
+        if (this.#opts.trainer === undefined) throw new NodeError('ERR_NODE_TRAINING_FAILED', 'this node has no training engine configured');
+        if (work.model === undefined) throw new NodeError('ERR_NODE_REQUEST_INVALID', 'a training round needs a model');
+      }
+      if (work.kind === 'train' && work.dp.mode !== 'off') {
+        if (this.#opts.privacy === undefined) throw new NodeError('ERR_NODE_BUDGET_EXHAUSTED', 'this node has no privacy ledger configured, so it cannot account for DP rounds');
+        await this.#opts.privacy.check(work, decision, data.rows);
+      }
+      if (work.secagg === 'masking') roster = this.#verifiedRoster(we);
+      if (work.secagg === 'jl') throw new NodeError('ERR_NODE_POLICY_SCHEME', 'this node build has no Joye-Libert client yet');
+    } catch (e) {
+      this.#refuse(tag, e, work);
+      return;
+    }
+    let begin!: (p: readonly string[]) => void;
+    const begun = new Promise<readonly string[]>((r) => { begin = r; });
+    const active: ActiveRound = { work: we, abort: new AbortController(), begun, begin, inbox: [] };
+    this.#rounds.set(tag, active);
+    this.#send('accept', tag, { overrides: decision.overrides, auditHead: this.#opts.audit.head() });
+    try {
+      const computing = (async () => {
+        this.#opts.onStage?.('compute', work);
+        return this.#compute(we, bundle, data, decision);
+      })();
+      computing.catch(() => undefined);
+      const participants = await Promise.race([begun, aborted(active.abort.signal)]);
+      if (work.secagg === 'masking') {
+        // Key advertisement does not depend on the data: it runs while training does.
+        active.masking = new MaskingClient({ config: this.#maskingConfig(we, participants), roster: roster!, id: this.id, identitySecretKey: this.#opts.identitySecretKey, ...(this.#opts.rng ? { rng: this.#opts.rng } : {}) });
+        this.#relay(active, active.masking.advertiseKeys());
+        await this.#drainInbox(active);
+      }
+      const contribution = await computing;
+      if (active.abort.signal.aborted) return;
+      let spent: { epsilon: number; delta: number } | undefined;
+      if (work.kind === 'train' && work.dp.mode !== 'off') {
+        spent = await this.#opts.privacy!.charge(work, decision, data.rows);
+        this.#opts.audit.append('budget-spend', { tag, dataset: work.tag, dp: work.dp, epsilon: spent.epsilon, delta: spent.delta });
+      }
+      this.#opts.onStage?.('upload', work);
+      if (work.secagg === 'off') {
+        await this.#client.uploadUpdate(tag, contribution, active.abort.signal);
+      } else {
+        active.input = this.#encode(we, contribution);
+        await this.#drainInbox(active);
+      }
+      this.#opts.audit.append('release', { tag, dataset: work.tag, scheme: work.secagg, elements: we.vectorLength, ...(spent ? { epsilon: spent.epsilon, delta: spent.delta } : {}) });
+      this.#send('release', tag, { ...(spent ? { epsilon: spent.epsilon, delta: spent.delta } : {}), dataset: work.tag, auditHead: this.#opts.audit.head() });
+    } catch (e) {
+      if (!active.abort.signal.aborted) this.#log(`round ${tag} failed: ${(e as Error).message}`);
+      this.#rounds.delete(tag);
+    }
+  }
+
+  #refuse(tag: string, e: unknown, work: WorkRequest | undefined): void {
+    const err = e instanceof FedsecError ? e : new NodeError('ERR_NODE_TRAINING_FAILED', 'internal error');
+    this.#opts.audit.append('refusal', { tag, code: err.code, message: err.message, ...(work ? { experiment: work.experiment, round: work.round } : {}) });
+    this.#send('refuse', tag, { code: err.code, message: err.message, auditHead: this.#opts.audit.head() });
+  }
+
+  async #approvedPlan(hash: string): Promise<PlanBundle> {
+    if (!this.#opts.plans.list().some((p) => p.hash === hash)) {
+      const bytes = await this.#client.download(hash);
+      decodePlanBundle(bytes);
+      this.#opts.plans.receive(bytes, 'aggregator');
+    }
+    return this.#opts.plans.requireApproved(hash);
+  }
+
+  #verifiedRoster(we: WorkEnvelope): Roster {
+    if (we.roster === undefined) throw new NodeError('ERR_NODE_REQUEST_INVALID', 'secure aggregation needs the signed federation roster');
+    const crl = this.#opts.verifier.crl;
+    const v = verifyRoster(we.roster, this.#opts.verifier.ca.der, crl === undefined ? {} : { crl });
+    const roster = v.toRoster();
+    roster.require(we.aggregator, 'aggregator');
+    for (const p of we.work.participants) roster.require(p, 'node');
+    return roster;
+  }
+
+  #maskingConfig(we: WorkEnvelope, participants: readonly string[]): MaskingConfig {
+    return maskingConfigFor(this.#opts.verifier.federation, we.seq, we.aggregator, participants, we.work.minParticipants, we.vectorLength);
+  }
+
+  async #compute(we: WorkEnvelope, bundle: PlanBundle, data: Tabular, decision: PolicyDecision): Promise<Float64Array> {
+    const { work } = we;
+    if (work.kind === 'stats') return localStats(data);
+    const params = decodeParams(await this.#client.download(work.model!), bundle.numParams);
+    const out = await this.#opts.trainer!.train({ bundle, data, params, work, args: decision.args });
+    if (out.update.length !== bundle.numParams) throw new NodeError('ERR_NODE_TRAINING_FAILED', `trainer returned ${out.update.length} values for ${bundle.numParams} parameters`);
+    const v = new Float64Array(trainVectorLength(bundle.numParams));
+    for (let i = 0; i < out.update.length; i++) v[i] = out.update[i]! * out.weight;
+    v[bundle.numParams] = out.weight;
+    v[bundle.numParams + 1] = out.loss * out.weight;
+    for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) throw new NodeError('ERR_NODE_TRAINING_FAILED', 'training produced a non-finite value');
+    return v;
+  }
+
+  #encode(we: WorkEnvelope, v: Float64Array): Uint32Array {
+    return encodeVector(we.codec, v, we.work.participants.length, this.#opts.rng ?? systemRandom);
+  }
+
+  #relay(active: ActiveRound, msg: { stage: string }): void {
+    const tag = roundTagOf(active.work);
+    if (msg.stage === 'masked-input') {
+      const m = msg as unknown as { words: Uint32Array };
+      void this.#client.uploadUpdate(tag, m.words, active.abort.signal).catch((e: unknown) => this.#log(`masked upload failed: ${(e as Error).message}`));
+      return;
+    }
+    this.#send('relay', tag, { stage: msg.stage }, encodeEngineMessage(msg));
+  }
+
+  async #onRelay(active: ActiveRound, env: Envelope): Promise<void> {
+    active.inbox.push(env);
+    await this.#drainInbox(active);
+  }
+
+  /** Feeds queued engine messages to the masking client (the `shares` message waits for the input). */
+  async #drainInbox(active: ActiveRound): Promise<void> {
+    const m = active.masking;
+    if (m === undefined) return;
+    while (active.inbox.length > 0) {
+      const env = active.inbox[0]!;
+      let msg: unknown;
+      try {
+        msg = decodeEngineMessage(env.payload);
+      } catch {
+        active.inbox.shift();
+        continue;
+      }
+      const stage = (msg as { stage?: unknown }).stage;
+      if (stage === 'shares' && active.input === undefined) return; // wait for training
+      active.inbox.shift();
+      try {
+        if (stage === 'consistency-request' || stage === 'shares') this.#opts.onStage?.(`masking-${String(stage)}`, active.work.work);
+        this.#relay(active, m.receive(msg, active.input));
+      } catch (e) {
+        this.#log(`masking ${String(stage)} failed: ${(e as Error).message}`);
+        active.abort.abort();
+        return;
+      }
+    }
+  }
+}
+
+/** Decodes a model blob (little-endian float64) of exactly `n` parameters. */
+export function decodeParams(bytes: Uint8Array, n: number): Float64Array {
+  if (bytes.length !== n * 8) throw new NodeError('ERR_NODE_REQUEST_INVALID', `model blob has ${bytes.length / 8} parameters, the plan expects ${n}`);
+  const a = Uint8Array.from(bytes);
+  return new Float64Array(a.buffer);
+}
+
+function aborted(signal: AbortSignal): Promise<never> {
+  return new Promise<never>((_, reject) => {
+    const fail = (): void => reject(new NodeError('ERR_NODE_TRAINING_FAILED', 'round aborted'));
+    if (signal.aborted) fail(); else signal.addEventListener('abort', fail, { once: true });
+  });
+}
+
+function roundTagOf(we: WorkEnvelope): string {
+  return `${we.work.experiment}/r${we.work.round}/a${we.work.attempt}`;
+}
+
+function safeReason(json: string): string {
+  try {
+    return String((JSON.parse(json) as Record<string, unknown>)['reason'] ?? '').slice(0, 500);
+  } catch {
+    return '';
+  }
+}
+
+/** Largest number of parties the wide codec supports (re-exported for services). */
+export const MAX_WIDE_PARTIES = WIDE_MAX_PARTIES;

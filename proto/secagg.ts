@@ -1,0 +1,64 @@
+/**
+ * Parameters both ends of a secure round derive identically from the work request: the masking
+ * engine's configuration and the codec that maps real vectors into ring words.
+ */
+import { InvalidMessageError } from '../common/errors.ts';
+import { FixedPointCodec } from '../crypto/codec.ts';
+import type { MaskingConfig } from '../crypto/masking/index.ts';
+import { wideDecodeSum, wideEncode } from './widecodec.ts';
+import type { RandomSource } from '../crypto/random.ts';
+
+/** Codec parameters of a round: `{ type: 'wide', exp }` or `{ type: 'fixed', bits?, clip, scale?, noiseBound? }`. */
+export type CodecSpec = Readonly<Record<string, unknown>>;
+
+/**
+ * The masking configuration of an attempt: protocol round = the federation-wide attempt number,
+ * participants = the nodes that accepted, threshold = max(majority, minParticipants) ≤ n.
+ */
+export function maskingConfigFor(federation: string, seq: number, aggregator: string, participants: readonly string[], minParticipants: number, vectorLength: number): MaskingConfig {
+  const n = participants.length;
+  const threshold = Math.min(n, Math.max(Math.floor(n / 2) + 1, minParticipants));
+  return { federation, round: seq, aggregator, participants: [...participants].sort(), threshold, vectorLength, bits: 32 };
+}
+
+/** The fixed-point codec of a spec for up to `maxParties` parties (scale chosen by forRange when absent). */
+export function fixedCodec(spec: CodecSpec, maxParties: number): FixedPointCodec {
+  const bits = spec['bits'] === undefined ? 32 : Number(spec['bits']);
+  const clip = Number(spec['clip']);
+  const noiseBound = spec['noiseBound'] === undefined ? 0 : Number(spec['noiseBound']);
+  if (spec['scale'] === undefined) return FixedPointCodec.forRange({ bits, clip, maxParties, noiseBound });
+  return new FixedPointCodec({ bits, clip, scale: Number(spec['scale']), maxParties, noiseBound });
+}
+
+/** Validates a codec spec (throws InvalidMessageError naming the problem). */
+export function validateCodecSpec(spec: CodecSpec, vectorLength: number, maxParties: number): void {
+  if (spec['type'] === 'wide') {
+    const exp = spec['exp'];
+    if (typeof exp !== 'number' || !Number.isInteger(exp) || exp < -60 || exp > 60) throw new InvalidMessageError('codec.exp', 'must be an integer in [-60, 60]');
+    if (vectorLength % 3 !== 0) throw new InvalidMessageError('codec', 'a wide-codec vector has 3 words per value');
+    return;
+  }
+  if (spec['type'] !== 'fixed') throw new InvalidMessageError('codec.type', 'expected fixed or wide');
+  try {
+    fixedCodec(spec, maxParties);
+  } catch (e) {
+    throw new InvalidMessageError('codec', (e as Error).message);
+  }
+}
+
+/** Length in ring words of a real vector of length `n` under `spec`. */
+export function encodedLength(spec: CodecSpec, n: number): number {
+  return spec['type'] === 'wide' ? 3 * n : n;
+}
+
+/** Encodes a real vector into ring words. */
+export function encodeVector(spec: CodecSpec, v: Float64Array, maxParties: number, rng?: RandomSource): Uint32Array {
+  if (spec['type'] === 'wide') return wideEncode(v, Number(spec['exp']));
+  return fixedCodec(spec, maxParties).encode(v, rng);
+}
+
+/** Decodes a ring sum of `contributors` encodings. */
+export function decodeVectorSum(spec: CodecSpec, sum: Uint32Array, maxParties: number, contributors: number): Float64Array {
+  if (spec['type'] === 'wide') return wideDecodeSum(sum, Number(spec['exp']));
+  return fixedCodec(spec, maxParties).decodeSum(sum, Math.max(1, contributors));
+}
