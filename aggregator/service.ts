@@ -588,6 +588,15 @@ export class AggregatorService {
     if (req.round !== next) throw new AggregatorError('ERR_AGG_ROUND_ORDER', `round ${req.round} requested; the next round of ${exp.id} is ${next}`, { next });
     if (this.#busyExperiments.has(exp.id)) throw new AggregatorError('ERR_AGG_ROUND_BUSY', `a round of ${exp.id} is already running`);
 
+    // Revocation is re-checked before inviting: a node revoked since it connected is cut off now.
+    for (const s of [...this.#sessions.values()]) {
+      try {
+        this.#opts.verifier.verify(new Uint8Array(s.call.getAuthContext()?.sslPeerCertificate?.raw ?? new Uint8Array(0)), { roles: ['node'], id: s.id });
+      } catch (e) {
+        this.#sessions.delete(s.id);
+        try { s.call.emit('error', toServiceError(e)); } catch { /* closed */ }
+      }
+    }
     let candidates = [...this.#sessions.values()].filter((s) => s.datasets.includes(req.tag)).map((s) => s.id);
     if (req.nodes !== undefined) candidates = candidates.filter((id) => req.nodes!.includes(id));
     candidates.sort();

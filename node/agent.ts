@@ -101,7 +101,7 @@ export interface NodeAgentOptions {
   /** Diagnostics sink (never receives data or secrets). */
   readonly log?: (line: string) => void;
   /** Test hook: called at each stage; throwing simulates a crash of the node at that point. */
-  readonly onStage?: (stage: string, work: WorkRequest) => void;
+  readonly onStage?: (stage: string, work: WorkRequest) => void | Promise<void>;
 }
 
 /** Work as the aggregator sends it. */
@@ -348,7 +348,7 @@ export class NodeAgent {
     this.#send('accept', tag, { overrides: decision.overrides, auditHead: this.#opts.audit.head() });
     try {
       const computing = (async () => {
-        this.#opts.onStage?.('compute', work);
+        await this.#opts.onStage?.('compute', work);
         return this.#compute(we, bundle, data, decision);
       })();
       computing.catch(() => undefined);
@@ -366,7 +366,7 @@ export class NodeAgent {
         spent = await this.#opts.privacy!.charge(work, decision, data.rows);
         this.#opts.audit.append('budget-spend', { tag, dataset: work.tag, dp: work.dp, epsilon: spent.epsilon, delta: spent.delta });
       }
-      this.#opts.onStage?.('upload', work);
+      await this.#opts.onStage?.('upload', work);
       if (work.secagg === 'off') {
         await this.#client.uploadUpdate(tag, contribution, active.abort.signal);
       } else {
@@ -460,7 +460,7 @@ export class NodeAgent {
       if (stage === 'shares' && active.input === undefined) return; // wait for training
       active.inbox.shift();
       try {
-        if (stage === 'consistency-request' || stage === 'shares') this.#opts.onStage?.(`masking-${String(stage)}`, active.work.work);
+        if (stage === 'consistency-request' || stage === 'shares') void this.#opts.onStage?.(`masking-${String(stage)}`, active.work.work);
         this.#relay(active, m.receive(msg, active.input));
       } catch (e) {
         this.#log(`masking ${String(stage)} failed: ${(e as Error).message}`);

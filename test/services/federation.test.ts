@@ -7,7 +7,18 @@ import { f64FromBytes } from '../../proto/chunks.ts';
 import type { FederationClient } from '../../proto/client.ts';
 import { encodePlanBundle } from '../../proto/plan.ts';
 import { wideExponent } from '../../proto/widecodec.ts';
+import { FederationClient as Client } from '../../proto/client.ts';
 import { memoryDatasets, startHarness, syntheticTable, type Harness } from './helpers.ts';
+
+type Hook = (stage: string) => void | Promise<void>;
+const hooks = new Map<string, Hook>();
+async function startNode(id: string, policy: Record<string, unknown> = {}): Promise<void> {
+  await h.startNode(id, memoryDatasets('cohort', tables.get(id)!), policy, { onStage: (stage) => hooks.get(id)?.(stage) });
+  approve(id);
+}
+async function asNode(id: string): Promise<Client> {
+  return new Client({ address: `127.0.0.1:${h.port}`, tls: h.fed.members.get(id)!.tls, verifier: await h.fed.verifier() });
+}
 
 const COLS = 4;
 const NODES = ['h1', 'h2', 'h3', 'h4'];
@@ -49,7 +60,7 @@ async function resultVector(c: FederationClient, hash: string): Promise<Float64A
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fedsec-fed-'));
   h = await startHarness(dir, NODES, { minParticipants: 3 });
-  for (const id of NODES.slice(0, 3)) await h.startNode(id, memoryDatasets('cohort', tables.get(id)!));
+  for (const id of NODES.slice(0, 3)) await h.startNode(id, memoryDatasets('cohort', tables.get(id)!), {}, { onStage: (stage) => hooks.get(id)?.(stage) });
   alice = await h.researcher('alice');
   planHash = await alice.uploadBlob(statsPlan);
 });
@@ -93,3 +104,131 @@ describe('federation over mutual-TLS gRPC', () => {
     for (let i = 0; i < want.length; i++) expect(Math.abs(sum[i]! - want[i]!)).toBeLessThan(1e-4 * Math.max(1, Math.abs(want[i]!)));
   });
 });
+
+describe('refusals, dropouts, bad input, revocation, restart', () => {
+  it('a node whose policy forbids the request refuses with a reason the researcher sees', async () => {
+    await startNode('h4', { requireSecureAggregation: true, schemes: ['masking'] });
+    await alice.call('CreateExperiment', { id: 'pol', plans: [planHash] });
+    const refusals: Array<Record<string, unknown>> = [];
+    const res = await alice.runRound(statsRound('pol', 0, 'off'), (t, b) => { if (t === 'refusal') refusals.push(b); });
+    expect(refusals).toEqual([expect.objectContaining({ node: 'h4', code: 'ERR_NODE_POLICY_SCHEME' })]);
+    expect(res['contributors']).toEqual(['h1', 'h2', 'h3']);
+  });
+
+  it('masking: a node dropping mid-round within the threshold completes the round; below it aborts', async () => {
+    await alice.call('CreateExperiment', { id: 'drop', plans: [planHash] });
+    // h4 (policy now allows masking) crashes after key sharing: 3 of 4 survive, threshold 3.
+    hooks.set('h4', (stage) => {
+      if (stage === 'masking-shares') { h.agents.get('h4')!.close(); throw new Error('simulated crash'); }
+    });
+    const dropouts: unknown[] = [];
+    const res = await alice.runRound(statsRound('drop', 0, 'masking', { stageTimeoutMs: 1_500 }), (t, b) => { if (t === 'dropout') dropouts.push(b['node']); });
+    expect(res['contributors']).toEqual(['h1', 'h2', 'h3']);
+    expect(dropouts).toContain('h4');
+    const sum = await resultVector(alice, res['resultHash'] as string);
+    const want = expectedStats(['h1', 'h2', 'h3']);
+    for (let i = 0; i < want.length; i++) expect(Math.abs(sum[i]! - want[i]!)).toBeLessThan(1e-4 * Math.max(1, Math.abs(want[i]!)));
+    hooks.delete('h4');
+    // Now only h1..h3 are connected; h3 crashes the same way: 2 survivors < 3, nothing released.
+    hooks.set('h3', (stage) => {
+      if (stage === 'masking-shares') { h.agents.get('h3')!.close(); throw new Error('simulated crash'); }
+    });
+    const err = await alice.runRound(statsRound('drop', 1, 'masking', { stageTimeoutMs: 1_500 })).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_SECAGG_BELOW_THRESHOLD' });
+    hooks.delete('h3');
+    await startNode('h3');
+    await startNode('h4');
+    const rounds = h.store.listRounds('drop');
+    expect(rounds.map((r) => [r.round, r.status])).toEqual([[0, 'completed'], [1, 'aborted']]);
+    expect(rounds[1]!.result).toBeUndefined();
+  });
+
+  it('bad input at the RPCs answers with typed codes and leaves the aggregator working', async () => {
+    const node = await asNode('h1');
+    // Wrong role: a node cannot act as researcher, nor a researcher as node.
+    await expect(node.call('CreateExperiment', { id: 'x', plans: [planHash] })).rejects.toMatchObject({ code: 'ERR_AUTH_ROLE', grpcCode: 7 });
+    await expect(alice.uploadUpdate('stats1/r0/a1', new Float64Array(3))).rejects.toMatchObject({ code: 'ERR_AUTH_ROLE', grpcCode: 7 });
+    // Unknown round tag.
+    await expect(node.uploadUpdate('nope/r0/a1', new Float64Array(3))).rejects.toMatchObject({ code: 'ERR_AGG_ROUND_UNKNOWN', grpcCode: 5 });
+    // Wrong round number, unknown experiment, someone else's experiment, malformed JSON fields.
+    await alice.call('CreateExperiment', { id: 'bad', plans: [planHash] });
+    await expect(alice.runRound(statsRound('bad', 3, 'off'))).rejects.toMatchObject({ code: 'ERR_AGG_ROUND_ORDER', grpcCode: 3 });
+    await expect(alice.runRound(statsRound('ghost', 0, 'off'))).rejects.toMatchObject({ code: 'ERR_AGG_EXPERIMENT_UNKNOWN' });
+    const bob = await h.researcher('bob');
+    await expect(bob.runRound(statsRound('bad', 0, 'off'))).rejects.toMatchObject({ code: 'ERR_AGG_NOT_OWNER', grpcCode: 7 });
+    await expect(alice.runRound({ ...statsRound('bad', 0, 'off'), vectorLength: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_MESSAGE', grpcCode: 3 });
+    await expect(alice.call('CreateExperiment', { id: 'bad2', plans: ['0'.repeat(64)] })).rejects.toMatchObject({ code: 'ERR_AGG_BLOB_UNKNOWN' });
+    // During a live round h1 first sends malformed uploads, then its real one.
+    const n = statsVectorLength(COLS);
+    const seen: Array<{ code: string; grpcCode: number }> = [];
+    hooks.set('h1', async () => {
+      const tag = 'bad/r0/a1';
+      const base = { round_tag: tag, offset: 0, total: n, elem: 'f64', hash: '' };
+      const f = (v: number[]): Uint8Array => new Uint8Array(Float64Array.from(v).buffer);
+      const attempts = [
+        [{ ...base, data: new Uint8Array(300 * 1024) }], // oversized chunk
+        [{ ...base, total: n + 1, data: f(new Array(n + 1).fill(0)) }], // wrong vector length
+        [{ ...base, data: f([NaN, ...new Array(n - 1).fill(0)]) }], // NaN
+        [{ ...base, data: f([Infinity, ...new Array(n - 1).fill(0)]) }], // Infinity
+        [{ ...base, elem: 'u32', data: new Uint8Array(4 * n) }], // wrong element type
+        [{ ...base, data: new Uint8Array(8 * n - 3) }], // not whole elements
+        [{ ...base, round_tag: 'bad/r7/a1', data: f(new Array(n).fill(0)) }], // wrong round
+      ];
+      for (const chunks of attempts) {
+        await node.uploadRawChunks(chunks).then(() => seen.push({ code: 'OK', grpcCode: 0 }), (e: { code: string; grpcCode: number }) => seen.push({ code: e.code, grpcCode: e.grpcCode }));
+      }
+      hooks.delete('h1');
+    });
+    const res = await alice.runRound(statsRound('bad', 0, 'off'));
+    expect(seen).toEqual([
+      { code: 'ERR_LIMIT', grpcCode: 8 },
+      { code: 'ERR_INVALID_MESSAGE', grpcCode: 3 },
+      { code: 'ERR_INVALID_MESSAGE', grpcCode: 3 },
+      { code: 'ERR_INVALID_MESSAGE', grpcCode: 3 },
+      { code: 'ERR_INVALID_MESSAGE', grpcCode: 3 },
+      { code: 'ERR_INVALID_MESSAGE', grpcCode: 3 },
+      { code: 'ERR_AGG_ROUND_UNKNOWN', grpcCode: 5 },
+    ]);
+    const sum = await resultVector(alice, res['resultHash'] as string);
+    const want = expectedStats(res['contributors'] as string[]);
+    for (let i = 0; i < want.length; i++) expect(sum[i]).toBeCloseTo(want[i]!, 6);
+    // A truncated upload (first chunk accepted, then the stream ends) cannot be taken out of the
+    // running sum: the attempt aborts with ERR_AGG_UPLOAD, and the retry succeeds.
+    hooks.set('h2', async () => {
+      hooks.delete('h2');
+      const c = await asNode('h2');
+      await expect(c.uploadRawChunks([{ round_tag: 'bad/r1/a1', offset: 0, total: n, elem: 'f64', hash: '', data: f1(4) }])).rejects.toMatchObject({ code: 'ERR_INVALID_MESSAGE' });
+      c.close();
+    });
+    await expect(alice.runRound(statsRound('bad', 1, 'off'))).rejects.toMatchObject({ code: 'ERR_AGG_UPLOAD' });
+    const retry = await alice.runRound(statsRound('bad', 1, 'off'));
+    expect(retry['tag']).toBe('bad/r1/a2');
+    node.close();
+  });
+
+  it('killing and restarting the aggregator between rounds loses no completed round', async () => {
+    await alice.call('CreateExperiment', { id: 'restart', plans: [planHash] });
+    const r0 = await alice.runRound(statsRound('restart', 0, 'masking'));
+    await h.restartAggregator();
+    for (const a of h.agents.values()) await a.waitConnected();
+    const info = await alice.call('GetExperiment', { id: 'restart' });
+    expect((info['rounds'] as Array<Record<string, unknown>>).map((r) => [r['round'], r['status'], r['result']])).toEqual([[0, 'completed', r0['resultHash']]]);
+    const r1 = await alice.runRound(statsRound('restart', 1, 'masking'));
+    expect(r1['round']).toBe(1);
+  });
+
+  it('a revoked node is cut off on its next call and message', async () => {
+    await h.fed.revoke('h3');
+    await h.aggregator.refreshCrl();
+    const c = await asNode('h3');
+    await expect(c.uploadUpdate('restart/r2/a1', new Float64Array(3))).rejects.toMatchObject({ code: 'ERR_PKI_REVOKED', grpcCode: 16 });
+    c.close();
+    await alice.call('CreateExperiment', { id: 'rev', plans: [planHash] });
+    const res = await alice.runRound(statsRound('rev', 0, 'off', { stageTimeoutMs: 1_500 }));
+    expect(res['contributors']).not.toContain('h3');
+  });
+});
+
+function f1(k: number): Uint8Array {
+  return new Uint8Array(new Float64Array(k).buffer);
+}
