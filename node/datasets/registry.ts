@@ -24,8 +24,10 @@ export interface DatasetRecord {
   /** Hex SHA-256 of the stored CSV copy. */
   readonly sha256: string;
   readonly target: string;
-  readonly positive?: string;
-  readonly negative?: string;
+  /** Target value read as class 1. */
+  readonly positive: string;
+  /** Target value read as class 0. */
+  readonly negative: string;
   readonly exclude?: readonly string[];
   readonly featureNames: readonly string[];
   readonly rows: number;
@@ -46,9 +48,9 @@ export interface AddDatasetOptions {
   readonly tag: string;
   /** Target column. */
   readonly target: string;
-  /** Target value for class 1 (with `negative`); omit for 0/1 targets. */
+  /** Target value for class 1 (see TargetMapping for the default). */
   readonly positive?: string;
-  /** Target value for class 0. */
+  /** Target value for class 0 (default: the only other value). */
   readonly negative?: string;
   /** Columns to ignore. */
   readonly exclude?: readonly string[];
@@ -109,7 +111,7 @@ export class DatasetRegistry {
     writeFileDurable(join(this.dir, file), bytes, 0o600);
     const rec: DatasetRecord = {
       tag: opts.tag, file, sha256: toHex(sha256Digest(bytes)), target: opts.target,
-      ...(opts.positive === undefined ? {} : { positive: opts.positive, negative: opts.negative! }),
+      positive: ds.labels.positive, negative: ds.labels.negative,
       ...(opts.exclude === undefined || opts.exclude.length === 0 ? {} : { exclude: [...opts.exclude] }),
       featureNames: ds.featureNames, rows: ds.rows, features: ds.features, classCounts: classCounts(ds),
       testFraction, splitSeed,
@@ -150,7 +152,7 @@ export class DatasetRegistry {
     if (toHex(sha256Digest(bytes)) !== record.sha256) throw new DatasetError('ERR_DATASET_ALTERED', `stored copy of '${tag}' no longer matches its recorded SHA-256`, { tag });
     const all = parseTabular(Buffer.from(bytes).toString('utf8'), {
       target: record.target,
-      ...(record.positive === undefined ? {} : { positive: record.positive, negative: record.negative! }),
+      positive: record.positive, negative: record.negative,
       ...(record.exclude === undefined ? {} : { exclude: record.exclude }),
     });
     const { train, test } = trainTestSplit(all, { testFraction: record.testFraction, rng: seededRandomSource(fromHex(record.splitSeed)) });

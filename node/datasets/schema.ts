@@ -24,13 +24,21 @@ export interface TabularDataset {
   readonly x: Float64Array;
   /** Labels in {0, 1}. */
   readonly y: Float64Array;
+  /** The target texts mapped to 1 and 0 (`"1"`/`"0"` for numeric targets). */
+  readonly labels: { readonly positive: string; readonly negative: string };
 }
 
-/** How to read the target column. */
+/**
+ * How to read the target column. With `positive` (and optionally `negative`) the mapping is
+ * explicit; `negative` defaults to the only other value present. With neither, a column of 0/1
+ * is read as is, and a column with exactly two other distinct values is mapped in sorted order
+ * (the later one is class 1, e.g. `B` → 0, `M` → 1); the mapping used is returned in
+ * {@link TabularDataset.labels} so callers can record and show it.
+ */
 export interface TargetMapping {
-  /** Target text meaning class 1 (e.g. `M`). Omit when the column already holds 0 and 1. */
+  /** Target text meaning class 1 (e.g. `M`). */
   readonly positive?: string;
-  /** Target text meaning class 0 (e.g. `B`). Required with `positive`. */
+  /** Target text meaning class 0 (e.g. `B`). */
   readonly negative?: string;
 }
 
@@ -52,9 +60,7 @@ const NUMBER_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
  */
 export function parseTabular(text: string, opts: ParseTabularOptions): TabularDataset {
   assertString('target', opts.target, 256);
-  if ((opts.positive === undefined) !== (opts.negative === undefined)) {
-    throw new InvalidArgumentError('positive', 'give both the positive and the negative target value, or neither (0/1 targets)');
-  }
+  if (opts.positive === undefined && opts.negative !== undefined) throw new InvalidArgumentError('positive', 'required with negative');
   if (opts.positive !== undefined && opts.positive === opts.negative) throw new InvalidArgumentError('negative', 'must differ from positive');
   const table = parseCsv(text);
   const header = table.header.map((h) => h.trim());
@@ -73,6 +79,7 @@ export function parseTabular(text: string, opts: ParseTabularOptions): TabularDa
   const rows = table.records.length;
   if (rows === 0) throw new DatasetError('ERR_DATASET_SCHEMA', 'the file has a header but no data rows', { issues: [] });
 
+  const labels = resolveMapping(table.records.map((r) => r.cells[tIdx]?.trim() ?? ''), opts);
   const F = featIdx.length;
   const x = new Float64Array(rows * F);
   const y = new Float64Array(rows);
@@ -99,21 +106,31 @@ export function parseTabular(text: string, opts: ParseTabularOptions): TabularDa
     }
     const t = rec.cells[tIdx]!.trim();
     if (MISSING_MARKERS.includes(t)) { report(r + 1, rec.line, tIdx, 'missing'); continue; }
-    if (opts.positive !== undefined) {
-      if (t === opts.positive) y[r] = 1;
-      else if (t === opts.negative) y[r] = 0;
-      else report(r + 1, rec.line, tIdx, 'unmapped-target');
-    } else if (t === '1' || t === '1.0') y[r] = 1;
-    else if (t === '0' || t === '0.0') y[r] = 0;
+    if (t === labels.positive || (labels.positive === '1' && t === '1.0')) y[r] = 1;
+    else if (t === labels.negative || (labels.negative === '0' && t === '0.0')) y[r] = 0;
     else report(r + 1, rec.line, tIdx, 'unmapped-target');
   }
   if (total > 0) {
     const first = issues[0]!;
     const where = `row ${first.row} (line ${first.line}), column '${first.column}' (#${first.columnIndex}): ${first.problem}`;
-    const hint = first.problem === 'unmapped-target' && opts.positive === undefined ? ' (target values other than 0/1 need an explicit positive/negative mapping)' : '';
+    const hint = first.problem === 'unmapped-target' ? ` (target mapping: '${labels.positive}' → 1, '${labels.negative}' → 0; a binary target needs exactly two values)` : '';
     throw new DatasetError('ERR_DATASET_SCHEMA', `${total} invalid cell(s); first at ${where}${hint}`, { issues, total });
   }
-  return { featureNames: featIdx.map((j) => header[j]!), target: opts.target, rows, features: F, x, y };
+  return { featureNames: featIdx.map((j) => header[j]!), target: opts.target, rows, features: F, x, y, labels };
+}
+
+/** Picks the target mapping (see {@link TargetMapping}); unmapped values are reported per row later. */
+function resolveMapping(values: readonly string[], m: TargetMapping): { positive: string; negative: string } {
+  const distinct = [...new Set(values.filter((v) => !MISSING_MARKERS.includes(v)))].sort();
+  if (m.positive !== undefined) {
+    if (m.negative !== undefined) return { positive: m.positive, negative: m.negative };
+    const others = distinct.filter((v) => v !== m.positive);
+    // With several other values, keep the first and let the per-row check report the rest.
+    return { positive: m.positive, negative: others.length === 1 ? others[0]! : others[0] ?? '\u0000' };
+  }
+  const numeric = distinct.every((v) => v === '0' || v === '1' || v === '0.0' || v === '1.0');
+  if (numeric || distinct.length !== 2) return { positive: '1', negative: '0' };
+  return { positive: distinct[1]!, negative: distinct[0]! };
 }
 
 /** Rows `idx` of `ds` as a new dataset (copies). */
@@ -127,7 +144,7 @@ export function selectRows(ds: TabularDataset, idx: ArrayLike<number>): TabularD
     x.set(ds.x.subarray(r * F, r * F + F), i * F);
     y[i] = ds.y[r]!;
   }
-  return { featureNames: ds.featureNames, target: ds.target, rows: idx.length, features: F, x, y };
+  return { featureNames: ds.featureNames, target: ds.target, rows: idx.length, features: F, x, y, labels: ds.labels };
 }
 
 /** Concatenates datasets with the same features. */
@@ -144,7 +161,7 @@ export function concatDatasets(parts: readonly TabularDataset[]): TabularDataset
     y.set(p.y, off);
     off += p.rows;
   }
-  return { featureNames: parts[0]!.featureNames, target: parts[0]!.target, rows, features: F, x, y };
+  return { featureNames: parts[0]!.featureNames, target: parts[0]!.target, rows, features: F, x, y, labels: parts[0]!.labels };
 }
 
 /** Number of rows per class: `[negatives, positives]`. */

@@ -61,7 +61,7 @@ export interface TrainingPlan {
   readonly stepGraph: Uint8Array;
   /** ONNX inference graph (inputs params, x; output prob). */
   readonly inferenceGraph: Uint8Array;
-  /** Non-secret description (strings and finite numbers) covered by the plan hash. */
+  /** Non-secret description (strings and finite numbers) covered by the plan hash; includes `features`. */
   readonly metadata: Readonly<Record<string, string | number>>;
 }
 
@@ -94,10 +94,14 @@ function checkPlanShape(p: TrainingPlan): void {
 
 /**
  * The plan as a {@link PlanBundle} (proto/plan.ts): sections `step.onnx`, `infer.onnx` and
- * `init.f32le` (initial parameters, float32 little-endian); metadata plus `features`.
+ * `init.f32le` (initial parameters, float32 little-endian); metadata always carries `features`.
  */
 export function planToBundle(plan: TrainingPlan): PlanBundle {
   checkPlanShape(plan);
+  const declared = plan.metadata['features'];
+  if (declared !== undefined && declared !== plan.features) {
+    throw new PlanError('ERR_PLAN_BUNDLE', `metadata.features (${String(declared)}) differs from plan.features (${plan.features})`);
+  }
   return {
     name: plan.name,
     kind: plan.kind,
@@ -143,8 +147,7 @@ export function planFromBundle(b: PlanBundle): TrainingPlan {
   const dv = new DataView(init.buffer, init.byteOffset, init.byteLength);
   const params = new Float32Array(b.numParams);
   for (let i = 0; i < params.length; i++) params[i] = dv.getFloat32(4 * i, true);
-  const { features: _f, ...metadata } = b.meta;
-  return { name: b.name, kind: b.kind, features, parameterCount: b.numParams, initialParameters: params, stepGraph: step, inferenceGraph: inf, metadata };
+  return { name: b.name, kind: b.kind, features, parameterCount: b.numParams, initialParameters: params, stepGraph: step, inferenceGraph: inf, metadata: { ...b.meta } };
 }
 
 /** Decodes canonical plan bytes (see {@link encodePlan}). */
@@ -299,7 +302,7 @@ export async function customPlan(input: CustomPlanInput, tuning: SessionTuning =
     initialParameters: input.initialParameters,
     stepGraph: input.stepGraph,
     inferenceGraph: input.inferenceGraph,
-    metadata: { contract: PLAN_CONTRACT_VERSION, ...(input.metadata ?? {}) },
+    metadata: { contract: PLAN_CONTRACT_VERSION, ...(input.metadata ?? {}), features: input.features },
   };
   await validatePlan(plan, tuning);
   return plan;
