@@ -28,7 +28,7 @@ import { decodeShare256, encodeShare256, SHARE_BYTES_256, splitBytes32 } from '.
 import { generateX25519KeyPair, x25519SharedSecret, type X25519KeyPair } from '../x25519.ts';
 import { MaskingRound, type MaskingConfig } from './config.ts';
 import { SecAggError } from './errors.ts';
-import { applyPairMask, applySelfMask, pairMaskSeed, reduceWords } from './masks.ts';
+import { combineMasks, pairMaskSeed, pairMaskSpec, reduceWords, selfMaskDomain, type MaskSpec } from './masks.ts';
 import {
   parseServerMessage,
   type AdvertiseKeysMessage,
@@ -60,7 +60,8 @@ export interface MaskingClientOptions {
 }
 
 interface Peer {
-  readonly maskKey: Uint8Array;
+  /** Seed of the pairwise mask with this peer (agreed in the share stage, used only if its shares arrive). */
+  readonly pairSeed: Uint8Array;
   /** AEAD key of the share bundle this peer sends to this client (derived in the share stage). */
   readonly inboundKey: Uint8Array;
 }
@@ -188,7 +189,7 @@ export class MaskingClient {
         if (seenKeys.some((s) => equalBytes(s, key))) throw new SecAggError('ERR_SECAGG_DUPLICATE_KEY', `keys[${i}] repeats a public key already seen in this round`, { field: `keys[${i}]` });
         seenKeys.push(key);
       }
-      peers.set(k.id, { maskKey: k.maskKey, inboundKey: new Uint8Array(0) });
+      peers.set(k.id, { pairSeed: k.maskKey, inboundKey: new Uint8Array(0) });
       outboundKeys.set(k.id, k.encryptionKey);
     }
     if (peers.size + 1 < this.round.threshold) {
@@ -201,7 +202,9 @@ export class MaskingClient {
     const shares = holders.slice(1).map((to, j) => {
       // One X25519 agreement per neighbour gives both directions' keys (the labels order the pair).
       const dh = x25519SharedSecret(enc.secretKey, outboundKeys.get(to)!);
-      peers.set(to, { maskKey: peers.get(to)!.maskKey, inboundKey: shareKey(this.round, dh, to, this.id) });
+      // The pairwise mask seed depends only on the keys: agree on it now, so masking is pure PRG work.
+      const pairSeed = pairMaskSeed(this.round, mask.secretKey, peers.get(to)!.pairSeed, this.id, to);
+      peers.set(to, { pairSeed, inboundKey: shareKey(this.round, dh, to, this.id) });
       const key = shareKey(this.round, dh, this.id, to);
       const pt = concatBytes(encodeShare256(sShares[j + 1]!), encodeShare256(bShares[j + 1]!));
       return { to, ciphertext: seal(key, pt, shareAad(this.round, this.id, to), this.#rng) };
@@ -250,18 +253,16 @@ export class MaskingClient {
     if (received.size + 1 < this.round.threshold) {
       throw new SecAggError('ERR_SECAGG_BELOW_THRESHOLD', `only ${received.size + 1} of ${this.id}'s neighbourhood shared keys, threshold is ${this.round.threshold}`, { have: received.size + 1, threshold: this.round.threshold });
     }
-    const masked = Uint32Array.from(input);
-    applySelfMask(this.round, masked, this.#selfSeed!, this.id);
-    const maskSecret = this.#maskKeys!.secretKey;
-    for (const from of received.keys()) {
-      const seed = pairMaskSeed(this.round, maskSecret, this.#peers.get(from)!.maskKey, this.id, from);
-      applyPairMask(this.round, masked, seed, this.id, from);
-    }
+    const masked = input.slice();
+    const specs: MaskSpec[] = [{ seed: this.#selfSeed!, domain: selfMaskDomain(this.round, this.id), negate: false }];
+    for (const from of received.keys()) specs.push(pairMaskSpec(this.round, this.#peers.get(from)!.pairSeed, this.id, from));
+    combineMasks(masked, specs);
     reduceWords(masked, this.round.bits);
     for (const [from, h] of received) this.#held.set(from, h);
     // The client's own secrets are now only recoverable from the shares: forget them.
     this.#maskKeys!.secretKey.fill(0);
     this.#selfSeed!.fill(0);
+    for (const p of this.#peers.values()) p.pairSeed.fill(0);
     this.#stage = 'consistency-request';
     return { stage: 'masked-input', federation: this.round.federation, round: this.round.round, sender: this.id, offset: 0, words: masked };
   }

@@ -1,14 +1,101 @@
 /**
  * Mask derivation and arithmetic shared by the client and the server.
  *
- * Masks are `expandMask(seed, domain, count, 32)` words combined mod 2^32 and reduced to
- * Z_(2^bits) once at the end: since 2^bits divides 2^32 this equals summing
- * `expandMask(seed, domain, count, bits)` mod 2^bits, with one typed-array pass per mask.
+ * A mask is the word stream of `expandMask(seed, domain, count, bits)` (crypto/prg.ts): AES-256-CTR
+ * under `deriveKey(seed, ['fedsec/prg/aes-256-ctr', ...domain])` from a zero counter block, read
+ * as little-endian words. {@link combineMasks} produces exactly those words, but streams every
+ * mask in cache-sized blocks and adds them into the accumulator block by block, so the
+ * keystream is consumed while still in cache instead of materialising one 4-byte-per-parameter
+ * array per mask. Words are combined mod 2^32 and reduced to Z_(2^bits) once at the end: since
+ * 2^bits divides 2^32 this equals summing the `bits`-wide masks mod 2^bits. The test suite checks
+ * the equality with `expandMask` directly.
  */
+import { createCipheriv } from 'node:crypto';
+import { endianness } from 'node:os';
+import type { TupleItem } from '../bytes.ts';
 import { deriveKey } from '../hkdf.ts';
-import { expandMask } from '../prg.ts';
 import { x25519SharedSecret } from '../x25519.ts';
 import type { MaskingRound } from './config.ts';
+import { addWordsInto, applyToBlock, SIMD_BLOCK_WORDS } from './simd.ts';
+
+const LITTLE_ENDIAN = endianness() === 'LE';
+type Cipheriv = ReturnType<typeof createCipheriv>;
+
+/** Words per streaming block (256 KiB of keystream: fits in L2 with the accumulator block). */
+export const MASK_BLOCK_WORDS = SIMD_BLOCK_WORDS;
+
+/** One mask to add (or subtract, when `negate`) into an accumulator. */
+export interface MaskSpec {
+  readonly seed: Uint8Array;
+  readonly domain: readonly TupleItem[];
+  readonly negate: boolean;
+}
+
+/** The AES-256-CTR stream of `expandMask(seed, domain, ...)`, to be read block by block. */
+function maskCipher(seed: Uint8Array, domain: readonly TupleItem[]): Cipheriv {
+  return createCipheriv('aes-256-ctr', deriveKey(seed, ['fedsec/prg/aes-256-ctr', ...domain]), new Uint8Array(16));
+}
+
+/** Reads the next `words` keystream words of `c` as a Uint32Array (little-endian words). */
+function nextWords(c: Cipheriv, zeros: Buffer, words: number): Uint32Array {
+  const b = c.update(words * 4 === zeros.length ? zeros : zeros.subarray(0, words * 4));
+  if (LITTLE_ENDIAN && b.byteOffset % 4 === 0) return new Uint32Array(b.buffer, b.byteOffset, words);
+  const out = new Uint32Array(words);
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  for (let i = 0; i < words; i++) out[i] = dv.getUint32(i * 4, true);
+  return out;
+}
+
+/**
+ * acc += Σ ±mask mod 2^32, in place, for every spec: equal to adding or subtracting each
+ * `expandMask(spec.seed, spec.domain, acc.length, 32)`, computed in one blocked pass (the
+ * block arithmetic runs in the WebAssembly SIMD kernel of simd.ts when available).
+ */
+export function combineMasks(acc: Uint32Array, specs: readonly MaskSpec[]): void {
+  if (specs.length === 0) return;
+  const ciphers = specs.map((s) => maskCipher(s.seed, s.domain));
+  const zeros = Buffer.alloc(MASK_BLOCK_WORDS * 4);
+  for (let start = 0; start < acc.length; start += MASK_BLOCK_WORDS) {
+    const len = Math.min(MASK_BLOCK_WORDS, acc.length - start);
+    applyToBlock(acc.subarray(start, start + len), (function* () {
+      for (let j = 0; j < specs.length; j++) yield { words: nextWords(ciphers[j]!, zeros, len), negate: specs[j]!.negate };
+    })());
+  }
+  for (const c of ciphers) c.final();
+}
+
+/**
+ * The raw keystream cost of {@link combineMasks} without the arithmetic: expands `masks`
+ * streams of `words` words each with AES-256-CTR in the same blocks (benchmark bound).
+ */
+export function expandKeystreamOnly(masks: number, words: number, key: Uint8Array): void {
+  const zeros = Buffer.alloc(MASK_BLOCK_WORDS * 4);
+  const ciphers = Array.from({ length: masks }, () => createCipheriv('aes-256-ctr', key, new Uint8Array(16)));
+  for (let start = 0; start < words; start += MASK_BLOCK_WORDS) {
+    const len = Math.min(MASK_BLOCK_WORDS, words - start);
+    for (const c of ciphers) c.update(len * 4 === zeros.length ? zeros : zeros.subarray(0, len * 4));
+  }
+  for (const c of ciphers) c.final();
+}
+
+/** The domain of the pairwise mask of (a, b). */
+export function pairMaskDomain(round: MaskingRound, a: string, b: string): TupleItem[] {
+  const [lo, hi] = a < b ? [a, b] : [b, a];
+  return round.label('pair-mask', lo, hi);
+}
+
+/** The domain of `owner`'s self mask. */
+export function selfMaskDomain(round: MaskingRound, owner: string): TupleItem[] {
+  return round.label('self-mask', owner);
+}
+
+/**
+ * The spec of the pairwise mask as it appears in `self`'s masked input: added when self < peer,
+ * subtracted otherwise; `remove` flips the sign (the server taking it out again).
+ */
+export function pairMaskSpec(round: MaskingRound, seed: Uint8Array, self: string, peer: string, remove = false): MaskSpec {
+  return { seed, domain: pairMaskDomain(round, self, peer), negate: (self < peer) === remove };
+}
 
 /** The seed of the pairwise mask between `a` and `b` (symmetric in a, b) from an X25519 agreement. */
 export function pairMaskSeed(round: MaskingRound, secretKey: Uint8Array, peerPublicKey: Uint8Array, a: string, b: string): Uint8Array {
@@ -16,32 +103,8 @@ export function pairMaskSeed(round: MaskingRound, secretKey: Uint8Array, peerPub
   return deriveKey(x25519SharedSecret(secretKey, peerPublicKey), round.label('pair-mask-seed', lo, hi));
 }
 
-/** `acc += sign * PRG(seed)` mod 2^32 for the pairwise mask of (a, b). Positive for the smaller id. */
-export function applyPairMask(round: MaskingRound, acc: Uint32Array, seed: Uint8Array, self: string, peer: string, negate = false): void {
-  const [lo, hi] = self < peer ? [self, peer] : [peer, self];
-  const m = expandMask(seed, round.label('pair-mask', lo, hi), acc.length, 32);
-  if ((self < peer) !== negate) addWords(acc, m);
-  else subWords(acc, m);
-}
-
-/** `acc += PRG(selfSeed)` (or minus, when `negate`) mod 2^32 for `owner`'s self mask. */
-export function applySelfMask(round: MaskingRound, acc: Uint32Array, selfSeed: Uint8Array, owner: string, negate = false): void {
-  const m = expandMask(selfSeed, round.label('self-mask', owner), acc.length, 32);
-  if (negate) subWords(acc, m);
-  else addWords(acc, m);
-}
-
-/** acc += v mod 2^32 (Uint32Array stores wrap), in place. */
-export function addWords(acc: Uint32Array, v: Uint32Array, offset = 0): void {
-  const n = v.length;
-  for (let i = 0; i < n; i++) acc[offset + i] = acc[offset + i]! + v[i]!;
-}
-
-/** acc -= v mod 2^32, in place. */
-export function subWords(acc: Uint32Array, v: Uint32Array): void {
-  const n = acc.length;
-  for (let i = 0; i < n; i++) acc[i] = acc[i]! - v[i]!;
-}
+/** acc[offset + i] += v[i] mod 2^32, in place (the server's running sum of masked inputs). */
+export const addWords = addWordsInto;
 
 /** Reduces every word mod 2^bits in place. */
 export function reduceWords(acc: Uint32Array, bits: number): void {

@@ -243,7 +243,7 @@ export function parseClientMessage(round: MaskingRound, raw: unknown): ClientMes
         const lim = 2 ** round.bits;
         for (let i = 0; i < w.length; i++) if (w[i]! >= lim) bad('words', `word ${i} is outside Z_(2^${round.bits})`);
       }
-      return { stage, ...base, offset: o['offset'], words: Uint32Array.from(w) };
+      return { stage, ...base, offset: o['offset'], words: w.slice() };
     }
     case 'consistency':
       return { stage, ...base, signature: bytes('signature', o['signature'], 64) };

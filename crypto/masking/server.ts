@@ -21,7 +21,7 @@ import { x25519PublicKey } from '../x25519.ts';
 import { advertisePayload, consistencyPayload } from './client.ts';
 import { MaskingRound, type MaskingConfig } from './config.ts';
 import { SecAggError } from './errors.ts';
-import { addWords, applyPairMask, applySelfMask, pairMaskSeed, reduceWords } from './masks.ts';
+import { addWords, combineMasks, pairMaskSeed, pairMaskSpec, reduceWords, selfMaskDomain, type MaskSpec } from './masks.ts';
 import {
   parseClientMessage,
   type AdvertisedKeys,
@@ -325,14 +325,14 @@ export class MaskingServer {
       return [v, sk] as const;
     });
     const sum = this.#sum!;
-    for (const [u, seed] of selfSeeds) applySelfMask(r, sum, seed, u, true);
+    const specs: MaskSpec[] = selfSeeds.map(([u, seed]) => ({ seed, domain: selfMaskDomain(r, u), negate: true }));
     for (const [v, sk] of maskKeys) {
       for (const u of this.#survivors) {
-        if (!r.areNeighbours(u, v)) continue;
-        applyPairMask(r, sum, pairMaskSeed(r, sk, this.#keys.get(u)!.maskKey, v, u), u, v, true);
+        if (r.areNeighbours(u, v)) specs.push(pairMaskSpec(r, pairMaskSeed(r, sk, this.#keys.get(u)!.maskKey, v, u), u, v, true));
       }
       sk.fill(0);
     }
+    combineMasks(sum, specs);
     reduceWords(sum, r.bits);
     this.#result = Object.freeze({ sum, survivors: [...this.#survivors], dropped: [...this.#dropped] });
     this.#selfShares.clear();

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { expandMask } from '../../crypto/prg.ts';
+import { combineMasks, MASK_BLOCK_WORDS, reduceWords } from '../../crypto/masking/masks.ts';
+import { addWordsInto, applyToBlock, SIMD_BLOCK_WORDS } from '../../crypto/masking/simd.ts';
+
+describe('mask arithmetic', () => {
+  it('combineMasks equals adding and subtracting expandMask outputs (across block boundaries, odd lengths), and reduces to the bits-wide masks', () => {
+    for (const len of [1, 3, 63, 64, 1001, MASK_BLOCK_WORDS, 2 * MASK_BLOCK_WORDS + 37]) {
+      const specs = [
+        { seed: new Uint8Array(32).fill(1), domain: ['a', len], negate: false },
+        { seed: new Uint8Array(32).fill(2), domain: ['b', len], negate: true },
+        { seed: new Uint8Array(32).fill(3), domain: ['c'], negate: false },
+      ];
+      const base = Uint32Array.from({ length: len }, (_, i) => (i * 2654435761) >>> 0);
+      const acc = base.slice();
+      combineMasks(acc, specs);
+      const want = base.slice();
+      for (const s of specs) {
+        const m = expandMask(s.seed, s.domain, len, 32);
+        for (let i = 0; i < len; i++) want[i] = s.negate ? want[i]! - m[i]! : want[i]! + m[i]!;
+      }
+      expect(acc).toEqual(want);
+      // Reduced to 12 bits it equals the sum of expandMask(..., 12) mod 2^12.
+      const r = acc.slice();
+      reduceWords(r, 12);
+      const w12 = base.map((x) => x & 0xfff);
+      for (const s of specs) {
+        const m = expandMask(s.seed, s.domain, len, 12);
+        for (let i = 0; i < len; i++) w12[i] = (s.negate ? w12[i]! - m[i]! : w12[i]! + m[i]!) & 0xfff;
+      }
+      expect(r).toEqual(w12);
+    }
+  });
+
+  it('property: the block kernel adds and subtracts mod 2^32 like plain arithmetic', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 300 }), fc.array(fc.boolean(), { minLength: 1, maxLength: 5 }), fc.integer(), (len, signs, salt) => {
+      const acc = Uint32Array.from({ length: len }, (_, i) => Math.imul(i + salt, 2654435761) >>> 0);
+      const srcs = signs.map((negate, j) => ({ negate, words: Uint32Array.from({ length: len }, (_, i) => Math.imul(i * 7 + j + salt, 40503) >>> 0) }));
+      const want = acc.slice();
+      for (const s of srcs) for (let i = 0; i < len; i++) want[i] = s.negate ? want[i]! - s.words[i]! : want[i]! + s.words[i]!;
+      applyToBlock(acc, srcs);
+      expect(acc).toEqual(want);
+    }), { numRuns: 60 });
+  });
+
+  it('addWordsInto honours the offset and spans several blocks', () => {
+    const acc = new Uint32Array(SIMD_BLOCK_WORDS * 2 + 10).fill(0xffffffff);
+    const v = Uint32Array.from({ length: SIMD_BLOCK_WORDS + 5 }, (_, i) => i + 1);
+    addWordsInto(acc, v, 3);
+    expect(acc[0]).toBe(0xffffffff);
+    expect(acc[2]).toBe(0xffffffff);
+    expect(acc[3]).toBe(0);
+    expect(acc[3 + SIMD_BLOCK_WORDS + 4]).toBe(SIMD_BLOCK_WORDS + 4);
+    expect(acc[3 + SIMD_BLOCK_WORDS + 5]).toBe(0xffffffff);
+  });
+});
