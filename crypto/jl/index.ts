@@ -18,7 +18,7 @@ export {
 } from './modulus.ts';
 export { hashToGroup, tagKey, sameTag, assertTag, HASH_TO_GROUP_DOMAIN, type JlTag } from './hash.ts';
 export { packingLayout, pack, unpack, sumsToRing, ciphertextCount, type PackingLayout } from './packing.ts';
-export { JlScheme, generateNodeKey, nodeKeyBits, selfMaskWords, maskWords, maskElement, addMaskWords } from './scheme.ts';
+export { JlScheme, generateNodeKey, nodeKeyBits, selfMaskStream, maskWords, maskElement, addMaskStream, maskSumElement } from './scheme.ts';
 export {
   additiveShares,
   intShamirSplit,

@@ -38,17 +38,17 @@ export function ciphertextCount(layout: PackingLayout, count: number): number {
 }
 
 function wordsToBigInt(words: Uint32Array): bigint {
-  let hex = '';
-  for (let i = words.length - 1; i >= 0; i--) hex += words[i]!.toString(16).padStart(8, '0');
-  return hex.length === 0 ? 0n : BigInt('0x' + hex);
+  const buf = Buffer.alloc(words.length * 4);
+  for (let i = 0; i < words.length; i++) buf.writeUInt32BE(words[i]!, 4 * (words.length - 1 - i));
+  return words.length === 0 ? 0n : BigInt('0x' + buf.toString('hex'));
 }
 
 function bigIntToWords(v: bigint, nWords: number): Uint32Array {
   const hex = v.toString(16);
   if (hex.length > nWords * 8) throw new JlError('ERR_JL_SLOT_OVERFLOW', 'plaintext exceeds the packed width');
-  const padded = hex.padStart(nWords * 8, '0');
+  const buf = Buffer.from(hex.padStart(nWords * 8, '0'), 'hex');
   const out = new Uint32Array(nWords);
-  for (let i = 0; i < nWords; i++) out[nWords - 1 - i] = parseInt(padded.slice(8 * i, 8 * i + 8), 16);
+  for (let i = 0; i < nWords; i++) out[nWords - 1 - i] = buf.readUInt32BE(4 * i);
   return out;
 }
 

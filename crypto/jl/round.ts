@@ -40,7 +40,7 @@ import { batchInverse, modPow } from './modexp.ts';
 import type { JlModulus } from './modulus.ts';
 import { ciphertextCount, pack, packingLayout, sumsToRing, unpack, type PackingLayout } from './packing.ts';
 import { computePads, type JlWorkerPool } from './pool.ts';
-import { addMaskWords, JlScheme, maskElement, maskWords, selfMaskWords } from './scheme.ts';
+import { addMaskStream, JlScheme, maskElement, maskSumElement, maskWords, selfMaskStream } from './scheme.ts';
 import { channelKey, nodeIndex, type JlIdentity, type JlNodeKeys, type JlResearcherKeys } from './setup.ts';
 import { decodeTuple, tupleDigest } from './wire.ts';
 
@@ -258,7 +258,7 @@ export class JlNode {
     this.#pads.delete(key);
     const me = this.keys.nodeId;
     const seed = this.#rng.fill(new Uint8Array(32));
-    const mask = selfMaskWords(seed, this.modulus, tag, me, k);
+    const mask = selfMaskStream(seed, this.modulus, tag, me, k);
     const n = this.scheme.n;
     const cts = new Array<bigint>(k);
     for (let c = 0; c < k; c++) cts[c] = this.scheme.encryptWithPad((plaintexts[c]! + maskElement(mask, this.modulus.bits, c)) % n, pads[c]!);
@@ -578,7 +578,7 @@ export class JlResearcher {
       const sh = seedShares.get(i) ?? [];
       if (sh.length < t) throw new JlError('ERR_JL_TOO_FEW', `only ${sh.length} seed shares for ${i}, threshold ${t}`);
       const seed = combineBytes32(sh, t);
-      addMaskWords(acc, selfMaskWords(seed, this.modulus, req.tag, i, k));
+      addMaskStream(acc, selfMaskStream(seed, this.modulus, req.tag, i, k));
       seed.fill(0);
     }
     const inv = this.#inv.get(tagKey(req.tag)) ?? (await computePads({ modulus: this.modulus, exponent: this.keys.keySum, tag: req.tag, start: 0, count: k, invert: true }, this.#pool === undefined ? {} : { pool: this.#pool }));
@@ -609,7 +609,7 @@ export class JlResearcher {
       }
     }
     const plain = masked.map((m, c) => {
-      const r = (m - maskElement(acc, this.modulus.bits, c)) % n;
+      const r = (m - maskSumElement(acc, this.modulus.bits, c)) % n;
       return r < 0n ? r + n : r;
     });
     const sums = unpack(layout, plain, req.valueCount, req.survivors.length);

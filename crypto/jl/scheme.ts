@@ -13,7 +13,7 @@
 import { assertInt } from '../../common/validate.ts';
 import { deriveKey } from '../hkdf.ts';
 import { aesCtrKeystream } from '../prg.ts';
-import { bigIntToBytesBE, bytesToBigIntBE, randomBigIntBits, systemRandom, type RandomSource } from '../random.ts';
+import { randomBigIntBits, systemRandom, type RandomSource } from '../random.ts';
 import { JlError } from './errors.ts';
 import { hashToGroup, type JlTag } from './hash.ts';
 import { batchInverse, OpenSslModPow } from './modexp.ts';
@@ -91,8 +91,9 @@ export class JlScheme {
    */
   decodeUnit(t: bigint, index = 0): bigint {
     const d = t - 1n;
-    if (d < 0n || d % this.n !== 0n) throw new JlError('ERR_JL_DECRYPT', `aggregate ${index} is not of the form 1+mN: wrong key, missing, extra or forged ciphertext`, { ciphertext: index });
-    return d / this.n;
+    const q = d / this.n;
+    if (d < 0n || q * this.n !== d) throw new JlError('ERR_JL_DECRYPT', `aggregate ${index} is not of the form 1+mN: wrong key, missing, extra or forged ciphertext`, { ciphertext: index });
+    return q;
   }
 
   /** Decrypts one aggregate with the researcher's inverse pad H^(-S). */
@@ -103,9 +104,14 @@ export class JlScheme {
   /** Ciphertexts as fixed-width big-endian bytes, concatenated. */
   serialize(cts: readonly bigint[]): Uint8Array {
     const w = this.ciphertextBytes;
-    const out = new Uint8Array(cts.length * w);
-    for (let i = 0; i < cts.length; i++) out.set(bigIntToBytesBE(cts[i]!, w), i * w);
-    return out;
+    const buf = Buffer.alloc(cts.length * w);
+    for (let i = 0; i < cts.length; i++) {
+      const c = cts[i]!;
+      if (c < 0n || c >= this.n2) throw new JlError('ERR_JL_ROUND', `ciphertext ${i} is outside [0, N^2)`);
+      const hex = c.toString(16);
+      buf.write(hex.length % 2 === 0 ? hex : '0' + hex, i * w + w - Math.ceil(hex.length / 2), 'hex');
+    }
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
   /** Parses `count` ciphertexts; each must lie in (0, N^2) and be prime to N (not ≡ 0 mod N). */
@@ -115,8 +121,9 @@ export class JlScheme {
       throw new JlError('ERR_JL_ROUND', `${field}: expected ${count * w} bytes`);
     }
     const out: bigint[] = new Array<bigint>(count);
+    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     for (let i = 0; i < count; i++) {
-      const c = bytesToBigIntBE(bytes.subarray(i * w, (i + 1) * w));
+      const c = BigInt('0x' + buf.toString('hex', i * w, (i + 1) * w));
       if (c === 0n || c >= this.n2 || c % this.n === 0n) throw new JlError('ERR_JL_ROUND', `${field}: element ${i} is not in Z*_(N^2)`, { index: i });
       out[i] = c;
     }
@@ -130,41 +137,42 @@ export function maskWords(modulusBits: number): number {
 }
 
 /**
- * The self-mask stream of one node for one tag: `count` elements of |N|+128 bits, as 32-bit
- * little-endian words (element m is words [m*W, (m+1)*W)). Derived from the node's per-round
- * seed with HKDF then AES-256-CTR, bound to the modulus, the tag and the node id.
+ * The self-mask stream of one node for one tag: `count` elements of 32·W ≥ |N|+128 bits, element
+ * m being the big-endian integer of bytes [4Wm, 4W(m+1)). Derived from the node's per-round seed
+ * with HKDF then AES-256-CTR, bound to the modulus, the tag and the node id.
  */
-export function selfMaskWords(seed: Uint8Array, modulus: JlModulus, tag: JlTag, nodeId: string, count: number): Uint32Array {
+export function selfMaskStream(seed: Uint8Array, modulus: JlModulus, tag: JlTag, nodeId: string, count: number): Uint8Array {
   const key = deriveKey(seed, ['fedsec/jl/self-mask/v1', modulus.fingerprint, tag.federation, tag.experiment, tag.round, tag.attempt, nodeId]);
-  const w = maskWords(modulus.bits);
-  const stream = aesCtrKeystream(key, new Uint8Array(16), count * w * 4);
-  const words = new Uint32Array(count * w);
+  const out = aesCtrKeystream(key, new Uint8Array(16), count * maskWords(modulus.bits) * 4);
+  key.fill(0);
+  return out;
+}
+
+/** Element `m` of a mask stream as a bigint. */
+export function maskElement(stream: Uint8Array, modulusBits: number, m: number): bigint {
+  const len = maskWords(modulusBits) * 4;
+  return BigInt('0x' + Buffer.from(stream.buffer, stream.byteOffset, stream.byteLength).toString('hex', m * len, (m + 1) * len));
+}
+
+/** acc += stream, read as big-endian 32-bit words, without carries (exact for up to 2^20 streams). */
+export function addMaskStream(acc: Float64Array, stream: Uint8Array): Float64Array {
+  if (acc.length * 4 !== stream.length) throw new JlError('ERR_JL_ROUND', 'mask length mismatch');
   const dv = new DataView(stream.buffer, stream.byteOffset, stream.byteLength);
-  for (let i = 0; i < words.length; i++) words[i] = dv.getUint32(i * 4, true);
-  return words;
-}
-
-/** Element `m` of a word stream (or of a word-wise sum, see {@link addMaskWords}) as a bigint. */
-export function maskElement(words: Uint32Array | Float64Array, modulusBits: number, m: number): bigint {
-  const w = maskWords(modulusBits);
-  // Carry-normalize (sums of word streams can exceed 32 bits per word) into a hex string.
-  let hex = '';
-  let carry = 0;
-  const norm = new Array<number>(w + 2);
-  for (let j = 0; j < w; j++) {
-    const t = words[m * w + j]! + carry;
-    carry = Math.floor(t / 4294967296);
-    norm[j] = t - carry * 4294967296;
-  }
-  norm[w] = carry % 4294967296;
-  norm[w + 1] = Math.floor(carry / 4294967296);
-  for (let j = w + 1; j >= 0; j--) hex += norm[j]!.toString(16).padStart(8, '0');
-  return BigInt('0x' + hex);
-}
-
-/** acc += words, word by word without carries (exact for up to 2^20 streams). */
-export function addMaskWords(acc: Float64Array, words: Uint32Array): Float64Array {
-  if (acc.length !== words.length) throw new JlError('ERR_JL_ROUND', 'mask length mismatch');
-  for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! + words[i]!;
+  for (let i = 0; i < acc.length; i++) acc[i] = acc[i]! + dv.getUint32(i * 4, false);
   return acc;
+}
+
+/** Element `m` of a word-wise sum made by {@link addMaskStream}: the sum of the streams' elements. */
+export function maskSumElement(acc: Float64Array, modulusBits: number, m: number): bigint {
+  const w = maskWords(modulusBits);
+  const buf = Buffer.alloc(4 * (w + 2));
+  let carry = 0;
+  for (let j = w - 1; j >= 0; j--) {
+    const t = acc[m * w + j]! + carry;
+    carry = Math.floor(t / 4294967296);
+    buf.writeUInt32BE(t - carry * 4294967296, 4 * (j + 2));
+  }
+  buf.writeUInt32BE(carry % 4294967296, 4);
+  buf.writeUInt32BE(Math.floor(carry / 4294967296), 0);
+  return BigInt('0x' + buf.toString('hex'));
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { JlScheme, generateNodeKey, maskElement, selfMaskWords, addMaskWords, maskWords } from '../../crypto/jl/scheme.ts';
+import { JlScheme, generateNodeKey, maskElement, selfMaskStream, addMaskStream, maskSumElement, maskWords } from '../../crypto/jl/scheme.ts';
 import { pack, packingLayout, unpack, sumsToRing, ciphertextCount } from '../../crypto/jl/packing.ts';
 import { hashToGroup, type JlTag } from '../../crypto/jl/hash.ts';
 import { seededRandomSource } from '../../crypto/random.ts';
@@ -109,12 +109,13 @@ describe('Joye-Libert scheme with packing', () => {
   });
 
   it('self-mask word sums equal the sum of mask elements', () => {
-    const a = selfMaskWords(new Uint8Array(32).fill(1), modulus, tag, 'n1', 3);
-    const b = selfMaskWords(new Uint8Array(32).fill(2), modulus, tag, 'n2', 3);
+    const streams = [1, 2, 3, 4].map((i) => selfMaskStream(new Uint8Array(32).fill(i), modulus, tag, `n${i}`, 3));
+    streams.push(new Uint8Array(streams[0]!.length).fill(0xff)); // carries in every word
     const acc = new Float64Array(3 * maskWords(modulus.bits));
-    addMaskWords(acc, a);
-    addMaskWords(acc, b);
-    for (let m = 0; m < 3; m++) expect(maskElement(acc, modulus.bits, m)).toBe(maskElement(a, modulus.bits, m) + maskElement(b, modulus.bits, m));
+    for (const s of streams) addMaskStream(acc, s);
+    for (let m = 0; m < 3; m++) expect(maskSumElement(acc, modulus.bits, m)).toBe(streams.reduce((x, s) => x + maskElement(s, modulus.bits, m), 0n));
+    const a = streams[0]!;
+    expect(selfMaskStream(new Uint8Array(32).fill(1), modulus, { ...tag, attempt: 1 }, 'n1', 3)).not.toEqual(a);
     expect(maskElement(a, modulus.bits, 0).toString(2).length).toBeGreaterThan(modulus.bits + 100);
   });
 });
