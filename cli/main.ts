@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { FedsecError } from '../common/errors.ts';
 import { formatError } from './output.ts';
 import { registerSecaggCommands } from './secagg.ts';
+import { registerBenchCommands } from './bench.ts';
 
 /** Builds the CLI program with every command group registered. */
 export async function buildProgram(): Promise<Command> {
@@ -19,6 +20,7 @@ export async function buildProgram(): Promise<Command> {
   const registrars: Array<(p: Command) => void> = [
     // Command groups are added here, one line each.
     registerSecaggCommands,
+    registerBenchCommands,
   ];
   for (const r of registrars) r(program);
   return program;
