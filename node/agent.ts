@@ -26,56 +26,28 @@ import { MAX_JSON_CHARS } from '../proto/limits.ts';
 import { decodePlanBundle, type PlanBundle } from '../proto/plan.ts';
 import type { Envelope } from '../proto/rpc.ts';
 import { WIDE_MAX_PARTIES } from '../proto/widecodec.ts';
-import { validateWorkRequest, type WorkRequest } from '../proto/work.ts';
+import { trainContributionLength, validateWorkRequest, type WorkRequest } from '../proto/work.ts';
+import { localStatsVector, type TabularDataset } from './datasets/index.ts';
+import type { DatasetSplits, TrainRoundInput, TrainRoundOutput } from './trainer.ts';
 import type { AuditLog } from './audit.ts';
 import { NodeError } from './errors.ts';
 import type { PlanStore } from './plans.ts';
 import { evaluatePolicy, type NodePolicy, type PolicyDecision } from './policy.ts';
 
-/** A numeric table: row-major features and one label per row. */
-export interface Tabular {
-  readonly rows: number;
-  readonly cols: number;
-  /** rows × cols, row-major. */
-  readonly features: Float64Array;
-  readonly labels: Float64Array;
-  readonly featureNames: readonly string[];
-}
-
 /** Where the agent finds the node's datasets (node/datasets' registry adapts to this). */
 export interface DatasetSource {
   /** Dataset tags the node offers. */
   tags(): readonly string[];
-  /** The training split of a dataset. */
-  load(tag: string): Promise<Tabular>;
+  /** The training and held-out rows of a dataset. */
+  load(tag: string): Promise<DatasetSplits>;
 }
 
-/** Input of a local training step. */
-export interface TrainInput {
-  readonly bundle: PlanBundle;
-  readonly data: Tabular;
-  /** Global parameters of this round. */
-  readonly params: Float64Array;
-  readonly work: WorkRequest;
-  readonly args: PolicyDecision['args'];
-}
-
-/** Output of local training: the contribution before encoding. */
-export interface TrainOutcome {
-  /** The update to sum (already clipped and noised when DP is on), length numParams. */
-  readonly update: Float64Array;
-  /** Weight of this node's update in the sum (1 for DP rounds, else the number of examples). */
-  readonly weight: number;
-  /** Mean training loss. */
-  readonly loss: number;
-}
-
-/** Local training (node/training adapts to this). */
+/** Local training (node/trainer.ts's OnnxTrainer implements it). */
 export interface Trainer {
-  train(input: TrainInput): Promise<TrainOutcome>;
+  train(input: TrainRoundInput): Promise<TrainRoundOutput>;
 }
 
-/** Privacy budget of the node's datasets (node/ledger adapts to this). */
+/** Privacy budget of the node's datasets (node/privacy.ts's ledger implements it). */
 export interface PrivacyGuard {
   /** Throws ERR_NODE_BUDGET_EXHAUSTED if running `work` would exceed the dataset's budget. */
   check(work: WorkRequest, decision: PolicyDecision, rows: number): Promise<void>;
@@ -125,29 +97,14 @@ interface ActiveRound {
   readonly inbox: Envelope[];
 }
 
-/** Vector layout of a `stats` contribution for d features: [n, Σx (d), Σx² (d)]. */
+/** Vector length of a `stats` contribution for d features: [n, Σx (d), Σx² (d)]. */
 export function statsVectorLength(d: number): number {
   return 1 + 2 * d;
 }
 
-/** Vector layout of a `train` contribution for P parameters: [w·update (P), w, w·loss]. */
-export function trainVectorLength(p: number): number {
-  return p + 2;
-}
-
-/** Local feature statistics [n, Σx_j, Σx_j²] of a table. */
-export function localStats(t: Tabular): Float64Array {
-  const d = t.cols;
-  const out = new Float64Array(statsVectorLength(d));
-  out[0] = t.rows;
-  for (let r = 0; r < t.rows; r++) {
-    for (let j = 0; j < d; j++) {
-      const x = t.features[r * d + j]!;
-      out[1 + j]! += x;
-      out[1 + d + j]! += x * x;
-    }
-  }
-  return out;
+/** Local feature statistics [n, Σx_j, Σx_j²] of a dataset (node/datasets' localStatsVector). */
+export function localStats(t: TabularDataset): Float64Array {
+  return localStatsVector(t);
 }
 
 /** Raw 32-byte Ed25519 secret of a PKI identity key object. */
@@ -316,14 +273,14 @@ export class NodeAgent {
     this.#opts.audit.append('request', { tag, experiment: work.experiment, round: work.round, attempt: work.attempt, kind: work.kind, plan: work.plan, dataset: work.tag, secagg: work.secagg, dp: work.dp, args: work.args });
     let decision: PolicyDecision;
     let bundle: PlanBundle;
-    let data: Tabular;
+    let data: DatasetSplits;
     let roster: Roster | undefined;
     try {
       bundle = await this.#approvedPlan(work.plan);
       decision = evaluatePolicy(this.#opts.policy(), work);
       if (!this.#opts.datasets.tags().includes(work.tag)) throw new NodeError('ERR_NODE_DATASET_UNKNOWN', `this node holds no dataset tagged ${work.tag}`);
       data = await this.#opts.datasets.load(work.tag);
-      const real = work.kind === 'stats' ? statsVectorLength(data.cols) : trainVectorLength(bundle.numParams);
+      const real = work.kind === 'stats' ? statsVectorLength(data.train.features) : trainContributionLength(bundle.numParams);
       const expected = work.secagg === 'off' ? real : encodedLength(we.codec, real);
       if (we.vectorLength !== expected) throw new NodeError('ERR_NODE_REQUEST_INVALID', `vector length ${we.vectorLength} does not match this ${work.kind} round (expected ${expected})`);
       if (work.kind === 'train') {
@@ -333,7 +290,8 @@ export class NodeAgent {
       }
       if (work.kind === 'train' && work.dp.mode !== 'off') {
         if (this.#opts.privacy === undefined) throw new NodeError('ERR_NODE_BUDGET_EXHAUSTED', 'this node has no privacy ledger configured, so it cannot account for DP rounds');
-        await this.#opts.privacy.check(work, decision, data.rows);
+        if (work.dp.mode !== 'local' && work.secagg === 'off') throw new NodeError('ERR_NODE_POLICY_SECAGG_REQUIRED', `DP mode ${work.dp.mode} needs secure aggregation: without it the aggregator would see an under-noised or un-noised update`);
+        await this.#opts.privacy.check(work, decision, data.train.rows);
       }
       if (work.secagg === 'masking') roster = this.#verifiedRoster(we);
       if (work.secagg === 'jl') throw new NodeError('ERR_NODE_POLICY_SCHEME', 'this node build has no Joye-Libert client yet');
@@ -363,7 +321,7 @@ export class NodeAgent {
       if (active.abort.signal.aborted) return;
       let spent: { epsilon: number; delta: number } | undefined;
       if (work.kind === 'train' && work.dp.mode !== 'off') {
-        spent = await this.#opts.privacy!.charge(work, decision, data.rows);
+        spent = await this.#opts.privacy!.charge(work, decision, data.train.rows);
         this.#opts.audit.append('budget-spend', { tag, dataset: work.tag, dp: work.dp, epsilon: spent.epsilon, delta: spent.delta });
       }
       await this.#opts.onStage?.('upload', work);
@@ -410,16 +368,25 @@ export class NodeAgent {
     return maskingConfigFor(this.#opts.verifier.federation, we.seq, we.aggregator, participants, we.work.minParticipants, we.vectorLength);
   }
 
-  async #compute(we: WorkEnvelope, bundle: PlanBundle, data: Tabular, decision: PolicyDecision): Promise<Float64Array> {
+  async #compute(we: WorkEnvelope, bundle: PlanBundle, data: DatasetSplits, decision: PolicyDecision): Promise<Float64Array> {
     const { work } = we;
-    if (work.kind === 'stats') return localStats(data);
+    if (work.kind === 'stats') return localStats(data.train);
     const params = decodeParams(await this.#client.download(work.model!), bundle.numParams);
-    const out = await this.#opts.trainer!.train({ bundle, data, params, work, args: decision.args });
-    if (out.update.length !== bundle.numParams) throw new NodeError('ERR_NODE_TRAINING_FAILED', `trainer returned ${out.update.length} values for ${bundle.numParams} parameters`);
-    const v = new Float64Array(trainVectorLength(bundle.numParams));
-    for (let i = 0; i < out.update.length; i++) v[i] = out.update[i]! * out.weight;
-    v[bundle.numParams] = out.weight;
-    v[bundle.numParams + 1] = out.loss * out.weight;
+    let out: TrainRoundOutput;
+    try {
+      out = await this.#opts.trainer!.train({ bundle, data, params, work, args: decision.args });
+    } catch (e) {
+      throw e instanceof FedsecError ? e : new NodeError('ERR_NODE_TRAINING_FAILED', `local training failed: ${(e as Error).message}`);
+    }
+    const P = bundle.numParams;
+    if (out.update.length !== P) throw new NodeError('ERR_NODE_TRAINING_FAILED', `trainer returned ${out.update.length} values for ${P} parameters`);
+    const v = new Float64Array(trainContributionLength(P));
+    for (let i = 0; i < P; i++) v[i] = out.update[i]! * out.weight;
+    v[P] = out.weight;
+    v[P + 1] = out.loss * out.weight;
+    v[P + 2] = out.eval.correct;
+    v[P + 3] = out.eval.count;
+    v[P + 4] = out.eval.lossSum;
     for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) throw new NodeError('ERR_NODE_TRAINING_FAILED', 'training produced a non-finite value');
     return v;
   }

@@ -54,6 +54,19 @@ export interface WorkRequest {
   readonly participants: readonly string[];
   /** The aggregator never releases a sum over fewer than this many nodes. */
   readonly minParticipants: number;
+  /** Global standardization (from a federated `stats` round) applied before training and evaluation. */
+  readonly standardize?: { readonly mean: readonly number[]; readonly std: readonly number[] };
+}
+
+/**
+ * Tail of a `train` contribution after the P weighted update values:
+ * [w, w·trainLoss, testCorrect, testCount, testLossSum].
+ */
+export const TRAIN_TAIL = 5;
+
+/** Vector length of a `train` contribution for P parameters. */
+export function trainContributionLength(p: number): number {
+  return p + TRAIN_TAIL;
 }
 
 /** Default plan-independent limits used where a policy does not say otherwise. */
@@ -101,7 +114,21 @@ export function validateWorkRequest(v: unknown, kind: ErrorKind = 'message'): Wo
     kind: o['kind'], plan: o['plan'] as string, ...(o['model'] === undefined ? {} : { model: o['model'] as string }),
     args: validateArgs(o['args'], kind, 'work.args'), secagg: o['secagg'] as SecAggScheme, dp: validateDp(o['dp'], kind, 'work.dp'),
     participants: [...(parts as string[])], minParticipants: o['minParticipants'] as number,
+    ...(o['standardize'] === undefined ? {} : { standardize: validateStandardize(o['standardize'], kind) }),
   };
+}
+
+/** Validates standardization parameters (equal-length finite means, positive stds). */
+export function validateStandardize(v: unknown, kind: ErrorKind = 'message'): { mean: number[]; std: number[] } {
+  const o = asObject(v, 'work.standardize', kind);
+  const mean = o['mean'];
+  const std = o['std'];
+  if (!Array.isArray(mean) || !Array.isArray(std) || mean.length !== std.length || mean.length < 1 || mean.length > 1 << 16) {
+    throw new InvalidMessageError('work.standardize', 'mean and std must be arrays of equal length');
+  }
+  mean.forEach((m, i) => assertNumber(`work.standardize.mean[${i}]`, m, -1e300, 1e300, { kind }));
+  std.forEach((s, i) => assertNumber(`work.standardize.std[${i}]`, s, 0, 1e300, { minOpen: true, kind }));
+  return { mean: [...(mean as number[])], std: [...(std as number[])] };
 }
 
 function asObject(v: unknown, field: string, kind: ErrorKind): Record<string, unknown> {

@@ -6,13 +6,14 @@ import { AggregatorStore } from '../../aggregator/store.ts';
 import { createLocalFederation, type LocalFederation } from '../../aggregator/localfed.ts';
 import { seededRandomSource } from '../../crypto/random.ts';
 import { AuditLog } from '../../node/audit.ts';
-import { NodeAgent, type DatasetSource, type Tabular, type NodeAgentOptions } from '../../node/agent.ts';
+import { NodeAgent, type DatasetSource, type NodeAgentOptions } from '../../node/agent.ts';
+import type { TabularDataset } from '../../node/datasets/index.ts';
 import { PlanStore } from '../../node/plans.ts';
 import { parsePolicy, type NodePolicy } from '../../node/policy.ts';
 import { FederationClient } from '../../proto/client.ts';
 
 /** A deterministic numeric table (values spread over several magnitudes). */
-export function syntheticTable(seedByte: number, rows: number, cols: number): Tabular {
+export function syntheticTable(seedByte: number, rows: number, cols: number): TabularDataset {
   const seed = new Uint8Array(32).fill(seedByte);
   const rng = seededRandomSource(seed);
   const raw = new Uint32Array(rows * cols + rows);
@@ -21,12 +22,12 @@ export function syntheticTable(seedByte: number, rows: number, cols: number): Ta
   for (let i = 0; i < rows * cols; i++) features[i] = (raw[i]! / 2 ** 32 - 0.3) * 10 ** ((i % cols) - 1);
   const labels = new Float64Array(rows);
   for (let r = 0; r < rows; r++) labels[r] = raw[rows * cols + r]! % 2;
-  return { rows, cols, features, labels, featureNames: Array.from({ length: cols }, (_, j) => `f${j}`) };
+  return { rows, features: cols, x: features, y: labels, target: 'y', labels: { positive: '1', negative: '0' }, featureNames: Array.from({ length: cols }, (_, j) => `f${j}`) };
 }
 
-/** An in-memory dataset source for one tag. */
-export function memoryDatasets(tag: string, t: Tabular): DatasetSource {
-  return { tags: () => [tag], load: async () => t };
+/** An in-memory dataset source for one tag (train split `t`, held-out split `test` or `t`). */
+export function memoryDatasets(tag: string, t: TabularDataset, test: TabularDataset = t): DatasetSource {
+  return { tags: () => [tag], load: async () => ({ train: t, test }) };
 }
 
 /** A running aggregator plus helpers. */
