@@ -6,7 +6,7 @@ import { addWordsInto, applyToBlock, SIMD_BLOCK_WORDS } from '../../crypto/maski
 
 describe('mask arithmetic', () => {
   it('combineMasks equals adding and subtracting expandMask outputs (across block boundaries, odd lengths), and reduces to the bits-wide masks', () => {
-    for (const len of [1, 3, 63, 64, 1001, MASK_BLOCK_WORDS, 2 * MASK_BLOCK_WORDS + 37]) {
+    for (const len of [1, 63, 64, 1001, MASK_BLOCK_WORDS + 37]) {
       const specs = [
         { seed: new Uint8Array(32).fill(1), domain: ['a', len], negate: false },
         { seed: new Uint8Array(32).fill(2), domain: ['b', len], negate: true },
