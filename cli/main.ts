@@ -9,6 +9,9 @@ import { FedsecError } from '../common/errors.ts';
 import { formatError } from './output.ts';
 import { registerSecaggCommands } from './secagg.ts';
 import { registerBenchCommands } from './bench.ts';
+import { registerDatasetCommands } from './dataset.ts';
+import { registerPkiCommands } from './pki.ts';
+import { registerMeshCommands } from './mesh.ts';
 
 /** Builds the CLI program with every command group registered. */
 export async function buildProgram(): Promise<Command> {
@@ -21,6 +24,9 @@ export async function buildProgram(): Promise<Command> {
     // Command groups are added here, one line each.
     registerSecaggCommands,
     registerBenchCommands,
+    registerDatasetCommands,
+    registerPkiCommands,
+    registerMeshCommands,
   ];
   for (const r of registrars) r(program);
   return program;

@@ -16,7 +16,8 @@
  *
  * For enrollment (CLI `fedsec pki`, or in-process for `fedsec demo`): {@link initCa},
  * {@link CertificateAuthority} (sign, renew, revoke, issueCrl, list), {@link createMemberRequest},
- * {@link installCertificate}, {@link signRoster}. For the mesh (`fedsec mesh`): see ./mesh/index.ts.
+ * {@link installCertificate}, {@link signRoster}. For the mesh (`fedsec mesh`):
+ * {@link planMesh}, {@link meshUp}, {@link meshDown}, {@link meshStatus}.
  */
 export { PkiError, MeshError, type PkiErrorCode, type MeshErrorCode } from './errors.ts';
 export {
@@ -35,3 +36,4 @@ export { signRoster, verifyRoster, VerifiedRoster, type RosterEntry, type Signed
 export { wireguardGenerateKey, wireguardPublicKey, wireguardKeyPair, parseWireguardKey, generateMemberKeys, type WireguardKeyPair, type MemberKeys } from './keys.ts';
 export { DEFAULT_SCRYPT, type ScryptParams } from './keystore.ts';
 export { memberUri, parseMemberUri, FEDSEC_OID_ARC, OID_IDENTITY_KEY, OID_WIREGUARD_KEY, type CaAlgorithm, type MemberName } from './x509.ts';
+export * from './mesh/index.ts';
