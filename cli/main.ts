@@ -9,7 +9,6 @@ import { FedsecError } from '../common/errors.ts';
 import { formatError } from './output.ts';
 import { registerSecaggCommands } from './secagg.ts';
 import { registerBenchCommands } from './bench.ts';
-import { registerDatasetCommands } from './dataset.ts';
 import { registerPkiCommands } from './pki.ts';
 import { registerMeshCommands } from './mesh.ts';
 
@@ -24,7 +23,6 @@ export async function buildProgram(): Promise<Command> {
     // Command groups are added here, one line each.
     registerSecaggCommands,
     registerBenchCommands,
-    registerDatasetCommands,
     registerPkiCommands,
     registerMeshCommands,
   ];
