@@ -9,6 +9,7 @@ import { FedsecError } from '../common/errors.ts';
 import { formatError } from './output.ts';
 import { registerSecaggCommands } from './secagg.ts';
 import { registerBenchCommands } from './bench.ts';
+import { registerDatasetCommands } from './dataset.ts';
 import { registerPkiCommands } from './pki.ts';
 import { registerMeshCommands } from './mesh.ts';
 
@@ -23,6 +24,7 @@ export async function buildProgram(): Promise<Command> {
     // Command groups are added here, one line each.
     registerSecaggCommands,
     registerBenchCommands,
+    registerDatasetCommands,
     registerPkiCommands,
     registerMeshCommands,
   ];
