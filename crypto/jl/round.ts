@@ -557,13 +557,20 @@ export class JlResearcher {
           continue;
         }
       }
+      const mine: [string, Share][] = [];
+      try {
+        for (let i = 1; i < items.length; i += 2) {
+          const owner = items[i];
+          const sb = items[i + 1];
+          if (typeof owner !== 'string' || !(sb instanceof Uint8Array) || !req.survivors.includes(owner)) continue;
+          const share = decodeShare256(sb);
+          if (share.index === idx) mine.push([owner, share]);
+        }
+      } catch {
+        continue; // a malformed answer counts as no answer
+      }
       seen.add(r.from);
-      for (let i = 1; i < items.length; i += 2) {
-        const owner = items[i];
-        const sb = items[i + 1];
-        if (typeof owner !== 'string' || !(sb instanceof Uint8Array) || !req.survivors.includes(owner)) continue;
-        const share = decodeShare256(sb);
-        if (share.index !== idx) continue;
+      for (const [owner, share] of mine) {
         const l = seedShares.get(owner) ?? [];
         l.push(share);
         seedShares.set(owner, l);
@@ -582,7 +589,6 @@ export class JlResearcher {
       seed.fill(0);
     }
     const inv = this.#inv.get(tagKey(req.tag)) ?? (await computePads({ modulus: this.modulus, exponent: this.keys.keySum, tag: req.tag, start: 0, count: k, invert: true }, this.#pool === undefined ? {} : { pool: this.#pool }));
-    this.#inv.delete(tagKey(req.tag));
     const { n, n2 } = this.scheme;
     const masked = new Array<bigint>(k);
     if (req.dropped.length === 0) {
@@ -613,6 +619,7 @@ export class JlResearcher {
       return r < 0n ? r + n : r;
     });
     const sums = unpack(layout, plain, req.valueCount, req.survivors.length);
+    this.#inv.delete(tagKey(req.tag));
     return { sums, ring: sumsToRing(layout, sums), survivors: [...req.survivors], dropped: [...req.dropped] };
   }
 }
