@@ -3,7 +3,7 @@
  * round after round loads its graphs once.
  */
 import { assertInt } from '../../common/validate.ts';
-import { createOrtSession, hashPlan, type TrainingPlan } from '../../researcher/plans/index.ts';
+import { assertGraphSafe, createOrtSession, hashPlan, type TrainingPlan } from '../../researcher/plans/index.ts';
 import type { InferenceSession } from 'onnxruntime-node';
 import { TrainingError } from './errors.ts';
 
@@ -46,7 +46,10 @@ export class PlanSessionCache {
     return h;
   }
 
-  /** Sessions for `plan`, loading them on first use. Throws `ERR_TRAIN_RUNTIME` if onnxruntime refuses a graph. */
+  /**
+   * Sessions for `plan`, loading them on first use. Throws `ERR_PLAN_UNSAFE` for graphs with
+   * external data or non-standard operator domains, `ERR_TRAIN_RUNTIME` if onnxruntime refuses a graph.
+   */
   async get(plan: TrainingPlan): Promise<PlanSessions> {
     const hash = this.hashOf(plan);
     let entry = this.#entries.get(hash);
@@ -67,6 +70,9 @@ export class PlanSessionCache {
 
   async #load(hash: string, plan: TrainingPlan): Promise<PlanSessions> {
     const tuning = { intraOpNumThreads: this.intraOpNumThreads };
+    // Defense in depth: even an approved plan never gets onnxruntime to read external files.
+    assertGraphSafe(plan.stepGraph, 'step');
+    assertGraphSafe(plan.inferenceGraph, 'inference');
     let step: InferenceSession | undefined;
     try {
       step = await createOrtSession(plan.stepGraph, tuning);

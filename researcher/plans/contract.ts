@@ -6,6 +6,7 @@ import { InvalidArgumentError } from '../../common/errors.ts';
 import { assertInt, assertString, ID_PATTERN } from '../../common/validate.ts';
 import { decodePlanBundle, encodePlanBundle, planHash, type PlanBundle } from '../../proto/plan.ts';
 import { PlanError } from './errors.ts';
+import { onnxSafetyFindings } from './onnx.ts';
 import { createOrtSession, f32Tensor, ort, type SessionTuning } from './runtime.ts';
 
 /** Contract identifier written into plan metadata. */
@@ -155,6 +156,22 @@ export function decodePlan(bytes: Uint8Array): TrainingPlan {
   return planFromBundle(decodePlanBundle(bytes));
 }
 
+/**
+ * Refuses graphs that onnxruntime must not load on a node: external-data tensors (which would
+ * be read from the node's filesystem) and operators outside the standard domains (see
+ * `onnxSafetyFindings`). Throws `ERR_PLAN_UNSAFE`, or `ERR_PLAN_GRAPH_INVALID` for bytes that
+ * are not protobuf.
+ */
+export function assertGraphSafe(bytes: Uint8Array, role: PlanGraphRole | string = 'plan'): void {
+  let findings: string[];
+  try {
+    findings = onnxSafetyFindings(bytes);
+  } catch {
+    throw new PlanError('ERR_PLAN_GRAPH_INVALID', `the ${role} graph is not an ONNX protobuf`);
+  }
+  if (findings.length > 0) throw new PlanError('ERR_PLAN_UNSAFE', `the ${role} graph is refused: ${findings.slice(0, 5).join('; ')}`, { findings: findings.slice(0, 50) });
+}
+
 /** What validation learned about a graph. */
 export interface PlanGraphInfo {
   readonly role: PlanGraphRole;
@@ -185,11 +202,11 @@ function contractError(message: string, details?: Record<string, unknown>): Plan
 }
 
 /**
- * Checks ONNX bytes against the plan contract by loading them in onnxruntime: size limit,
- * loadability, exact input names, presence of the output names, float32 element types,
+ * Checks ONNX bytes against the plan contract: size limit, static safety ({@link assertGraphSafe}),
+ * then, loaded in onnxruntime, loadability, exact input names, presence of the output names, float32 element types,
  * ranks and fixed dimensions, then a probe run on a batch of two zero rows that must produce
  * finite outputs of the contract shapes. Throws {@link PlanError} (`ERR_PLAN_TOO_LARGE`,
- * `ERR_PLAN_GRAPH_INVALID`, `ERR_PLAN_CONTRACT`).
+ * `ERR_PLAN_UNSAFE`, `ERR_PLAN_GRAPH_INVALID`, `ERR_PLAN_CONTRACT`).
  */
 export async function validatePlanGraph(bytes: Uint8Array, options: ValidatePlanGraphOptions = {}): Promise<PlanGraphInfo> {
   const role = options.role ?? 'step';
@@ -197,6 +214,7 @@ export async function validatePlanGraph(bytes: Uint8Array, options: ValidatePlan
   if (bytes.length > MAX_GRAPH_BYTES) throw new PlanError('ERR_PLAN_TOO_LARGE', `graph is ${bytes.length} bytes, above ${MAX_GRAPH_BYTES}`, { limit: MAX_GRAPH_BYTES, actual: bytes.length });
   if (options.features !== undefined) assertInt('features', options.features, 1, 1 << 20);
   if (options.parameterCount !== undefined) assertInt('parameterCount', options.parameterCount, 1, MAX_PARAMETERS);
+  assertGraphSafe(bytes, role);
   let session: ort.InferenceSession;
   try {
     session = await createOrtSession(bytes, options);

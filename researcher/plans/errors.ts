@@ -9,6 +9,8 @@ export type PlanErrorCode =
   | 'ERR_PLAN_GRAPH_INVALID'
   /** The graph loads but breaks the plan contract (names, dtypes, shapes, probe run). */
   | 'ERR_PLAN_CONTRACT'
+  /** A graph reads external data files or uses operators outside the allowed domains. */
+  | 'ERR_PLAN_UNSAFE'
   /** A plan bundle does not describe a valid plan (sections, metadata, initial parameters). */
   | 'ERR_PLAN_BUNDLE';
 

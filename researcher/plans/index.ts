@@ -6,12 +6,12 @@ export { logisticRegressionPlan, mlpPlan, MAX_FEATURES, MAX_HIDDEN } from './bui
 export type { LogisticRegressionOptions, MlpOptions } from './builders.ts';
 export {
   PLAN_CONTRACT_VERSION, PLAN_IO, PLAN_GRAPH_IO, PLAN_SECTIONS, MAX_GRAPH_BYTES, MAX_PARAMETERS,
-  planToBundle, planFromBundle, encodePlan, decodePlan, hashPlan, validatePlanGraph, validatePlan, customPlan,
+  planToBundle, planFromBundle, encodePlan, decodePlan, hashPlan, validatePlanGraph, validatePlan, customPlan, assertGraphSafe,
 } from './contract.ts';
 export type { TrainingPlan, PlanGraphRole, PlanGraphInfo, ValidatePlanGraphOptions, CustomPlanInput } from './contract.ts';
 export { PlanError } from './errors.ts';
 export type { PlanErrorCode } from './errors.ts';
-export { encodeOnnxModel, decodeOnnxSummary, ONNX_IR_VERSION, ONNX_OPSET } from './onnx.ts';
+export { encodeOnnxModel, decodeOnnxSummary, onnxSafetyFindings, ALLOWED_OP_DOMAINS, ONNX_IR_VERSION, ONNX_OPSET } from './onnx.ts';
 export type { OnnxModel, OnnxNode, OnnxTensor, OnnxValueInfo, OnnxDim, OnnxElemType, OnnxAttributeValue, OnnxSummary } from './onnx.ts';
 export { GraphBuilder } from './graph.ts';
 export { createOrtSession } from './runtime.ts';

@@ -21,9 +21,14 @@ message AttributeProto {
   optional int64 i = 3;
   optional bytes s = 4;
   optional TensorProto t = 5;
+  optional GraphProto g = 6;
   repeated float floats = 7;
   repeated int64 ints = 8;
+  repeated TensorProto tensors = 10;
+  repeated GraphProto graphs = 11;
   optional AttributeType type = 20;
+  optional SparseTensorProto sparse_tensor = 22;
+  repeated SparseTensorProto sparse_tensors = 23;
 }
 message ValueInfoProto {
   optional string name = 1;
@@ -53,6 +58,20 @@ message ModelProto {
   optional GraphProto graph = 7;
   repeated OperatorSetIdProto opset_import = 8;
   repeated StringStringEntryProto metadata_props = 14;
+  repeated FunctionProto functions = 25;
+}
+message FunctionProto {
+  optional string name = 1;
+  repeated string input = 4;
+  repeated string output = 5;
+  repeated NodeProto node = 7;
+  repeated OperatorSetIdProto opset_import = 9;
+  optional string domain = 10;
+}
+message SparseTensorProto {
+  optional TensorProto values = 1;
+  optional TensorProto indices = 2;
+  repeated int64 dims = 3;
 }
 message GraphProto {
   repeated NodeProto node = 1;
@@ -62,6 +81,7 @@ message GraphProto {
   repeated ValueInfoProto input = 11;
   repeated ValueInfoProto output = 12;
   repeated ValueInfoProto value_info = 13;
+  repeated SparseTensorProto sparse_initializer = 15;
 }
 message TensorProto {
   repeated int64 dims = 1 [packed = true];
@@ -69,6 +89,8 @@ message TensorProto {
   optional string name = 8;
   optional bytes raw_data = 9;
   optional string doc_string = 12;
+  repeated StringStringEntryProto external_data = 13;
+  optional int32 data_location = 14;
 }
 message TensorShapeProto {
   message Dimension {
@@ -140,6 +162,8 @@ export interface OnnxNode {
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
   readonly name?: string;
+  /** Operator domain (default: the standard ONNX domain). */
+  readonly domain?: string;
   readonly attributes?: Readonly<Record<string, OnnxAttributeValue>>;
 }
 
@@ -220,13 +244,17 @@ export function encodeOnnxModel(m: OnnxModel): Uint8Array {
         name: n.name ?? `n${i}_${n.opType}`,
         op_type: n.opType,
         attribute: Object.keys(n.attributes ?? {}).sort().map((k) => attribute(k, n.attributes![k]!)),
+        ...(n.domain === undefined || n.domain === '' ? {} : { domain: n.domain }),
       })),
       name: m.graphName,
       initializer: m.initializers.map(tensor),
       input: m.inputs.map(valueInfo),
       output: m.outputs.map(valueInfo),
     },
-    opset_import: [{ domain: '', version: m.opset ?? ONNX_OPSET }],
+    opset_import: [
+      { domain: '', version: m.opset ?? ONNX_OPSET },
+      ...[...new Set(m.nodes.map((n) => n.domain ?? '').filter((d) => d !== ''))].sort().map((d) => ({ domain: d, version: 1 })),
+    ],
     metadata_props: Object.keys(metadata).sort().map((k) => ({ key: k, value: metadata[k]! })),
   };
   const err = ModelProtoType.verify(msg);
@@ -265,4 +293,63 @@ export function decodeOnnxSummary(bytes: Uint8Array): OnnxSummary {
     opTypes: [...new Set((g.node ?? []).map((n) => n.op_type ?? ''))].sort(),
     nodeCount: (g.node ?? []).length,
   };
+}
+
+type DecodedTensor = { name?: string; data_location?: number; external_data?: unknown[] };
+type DecodedSparse = { values?: DecodedTensor; indices?: DecodedTensor };
+type DecodedAttr = { name?: string; t?: DecodedTensor; g?: DecodedGraph; tensors?: DecodedTensor[]; graphs?: DecodedGraph[]; sparse_tensor?: DecodedSparse; sparse_tensors?: DecodedSparse[] };
+type DecodedNode = { op_type?: string; domain?: string; attribute?: DecodedAttr[] };
+type DecodedGraph = { name?: string; node?: DecodedNode[]; initializer?: DecodedTensor[]; sparse_initializer?: DecodedSparse[] };
+type DecodedModel = { graph?: DecodedGraph; opset_import?: { domain?: string }[]; functions?: { name?: string; domain?: string; node?: DecodedNode[] }[] };
+
+/** Operator domains a plan graph may use: the standard ONNX operator set and ONNX-ML. */
+export const ALLOWED_OP_DOMAINS: readonly string[] = ['', 'ai.onnx', 'ai.onnx.ml'];
+
+/**
+ * Static safety findings for an ONNX model, before onnxruntime ever loads it: tensors stored
+ * as external data (onnxruntime would read them from the node's filesystem), and operators
+ * from domains other than {@link ALLOWED_OP_DOMAINS} or the model's own local functions
+ * (contributed or custom kernels). Walks the main graph, every subgraph (If/Loop/Scan
+ * bodies) and every local function. Returns human-readable findings, empty when clean.
+ * Throws if the bytes are not protobuf.
+ */
+export function onnxSafetyFindings(bytes: Uint8Array): string[] {
+  const m = ModelProtoType.toObject(ModelProtoType.decode(bytes), { longs: Number, defaults: false }) as DecodedModel;
+  const findings: string[] = [];
+  const localDomains = new Set((m.functions ?? []).map((f) => f.domain ?? ''));
+  const tensor = (t: DecodedTensor | undefined, where: string): void => {
+    if (t === undefined) return;
+    if ((t.data_location ?? 0) !== 0 || (t.external_data ?? []).length > 0) findings.push(`${where}: tensor '${t.name ?? ''}' uses external data`);
+  };
+  const sparse = (t: DecodedSparse | undefined, where: string): void => {
+    tensor(t?.values, where);
+    tensor(t?.indices, where);
+  };
+  const nodes = (list: DecodedNode[] | undefined, where: string, depth: number): void => {
+    for (const n of list ?? []) {
+      const d = n.domain ?? '';
+      if (!ALLOWED_OP_DOMAINS.includes(d) && !localDomains.has(d)) findings.push(`${where}: operator ${n.op_type ?? '?'} from domain '${d}' is not allowed`);
+      for (const a of n.attribute ?? []) {
+        const at = `${where}/${n.op_type ?? '?'}.${a.name ?? ''}`;
+        tensor(a.t, at);
+        for (const t of a.tensors ?? []) tensor(t, at);
+        sparse(a.sparse_tensor, at);
+        for (const t of a.sparse_tensors ?? []) sparse(t, at);
+        if (a.g !== undefined) graph(a.g, at, depth + 1);
+        for (const g of a.graphs ?? []) graph(g, at, depth + 1);
+      }
+    }
+  };
+  const graph = (g: DecodedGraph, where: string, depth: number): void => {
+    if (depth > 32) {
+      findings.push(`${where}: subgraphs nested deeper than 32`);
+      return;
+    }
+    for (const t of g.initializer ?? []) tensor(t, where);
+    for (const t of g.sparse_initializer ?? []) sparse(t, where);
+    nodes(g.node, where, depth);
+  };
+  if (m.graph !== undefined) graph(m.graph, 'graph', 0);
+  for (const f of m.functions ?? []) nodes(f.node, `function ${f.domain ?? ''}.${f.name ?? ''}`, 1);
+  return findings;
 }

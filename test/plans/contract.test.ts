@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import protobuf from 'protobufjs';
 import {
-  GraphBuilder, MAX_GRAPH_BYTES, PLAN_SECTIONS, customPlan, decodeOnnxSummary, decodePlan, encodeOnnxModel, encodePlan, hashPlan,
+  GraphBuilder, MAX_GRAPH_BYTES, assertGraphSafe, onnxSafetyFindings, PLAN_SECTIONS, customPlan, decodeOnnxSummary, decodePlan, encodeOnnxModel, encodePlan, hashPlan,
   logisticRegressionPlan, mlpPlan, planFromBundle, planToBundle, validatePlan, validatePlanGraph, type OnnxValueInfo, type TrainingPlan,
 } from '../../researcher/plans/index.ts';
 import { decodePlanBundle, planHash } from '../../proto/plan.ts';
@@ -166,5 +167,58 @@ describe('validatePlanGraph', () => {
 
   it('customPlan refuses initial parameters that do not match the graph', async () => {
     expect(await code(customPlan({ name: 'bad', features: 3, initialParameters: new Float32Array(7), stepGraph: linearStepGraph(3), inferenceGraph: linearInferenceGraph(3) }))).toBe('ERR_PLAN_CONTRACT');
+  });
+});
+
+describe('static graph safety', () => {
+  // A second, independent encoding of just the fields needed to plant an external-data tensor.
+  const root = protobuf.parse(`
+    syntax = "proto2";
+    message Entry { optional string key = 1; optional string value = 2; }
+    message Tensor { repeated int64 dims = 1; optional int32 data_type = 2; optional string name = 8; repeated Entry external_data = 13; optional int32 data_location = 14; }
+    message Attr { optional string name = 1; optional Tensor t = 5; optional Graph g = 6; optional int32 type = 20; }
+    message Node { repeated string input = 1; repeated string output = 2; optional string op_type = 4; repeated Attr attribute = 5; optional string domain = 7; }
+    message Dim { optional int64 dim_value = 1; }
+    message Shape { repeated Dim dim = 1; }
+    message TensorType { optional int32 elem_type = 1; optional Shape shape = 2; }
+    message Type { optional TensorType tensor_type = 1; }
+    message ValueInfo { optional string name = 1; optional Type type = 2; }
+    message Graph { repeated Node node = 1; optional string name = 2; repeated Tensor initializer = 5; repeated ValueInfo input = 11; repeated ValueInfo output = 12; }
+    message Opset { optional string domain = 1; optional int64 version = 2; }
+    message Model { optional int64 ir_version = 1; optional Graph graph = 7; repeated Opset opset_import = 8; }
+  `, { keepCase: true }).root;
+  const Model = root.lookupType('Model');
+  const vi = (name: string) => ({ name, type: { tensor_type: { elem_type: 1, shape: { dim: [{ dim_value: 4 }] } } } });
+  const external = { dims: [4], data_type: 1, name: 'leak', data_location: 1, external_data: [{ key: 'location', value: 'secret-patients.bin' }] };
+  const encode = (graph: object) => Model.encode(Model.fromObject({ ir_version: 8, graph, opset_import: [{ domain: '', version: 17 }] })).finish();
+
+  it('refuses initializers stored as external data before onnxruntime loads them', async () => {
+    const bytes = encode({ name: 'g', node: [{ input: ['leak'], output: ['prob'], op_type: 'Identity' }], initializer: [external], output: [vi('prob')] });
+    expect(onnxSafetyFindings(bytes)).toEqual(["graph: tensor 'leak' uses external data"]);
+    await expect(validatePlanGraph(bytes, { role: 'inference' })).rejects.toMatchObject({ code: 'ERR_PLAN_UNSAFE' });
+  });
+
+  it('finds external data hidden in a Constant inside an If subgraph', () => {
+    const inner = { name: 'then', node: [{ output: ['c'], op_type: 'Constant', attribute: [{ name: 'value', t: external, type: 4 }] }], output: [vi('c')] };
+    const bytes = encode({ name: 'g', node: [{ input: ['cond'], output: ['prob'], op_type: 'If', attribute: [{ name: 'then_branch', g: inner, type: 5 }, { name: 'else_branch', g: inner, type: 5 }] }], output: [vi('prob')] });
+    expect(onnxSafetyFindings(bytes)).toHaveLength(2);
+    expect(() => assertGraphSafe(bytes)).toThrow(expect.objectContaining({ code: 'ERR_PLAN_UNSAFE' }));
+  });
+
+  it('refuses operators from non-standard domains; the built plans are clean', async () => {
+    const g = new GraphBuilder();
+    g.op('Identity', ['x'], undefined, 'prob');
+    const model = g.build('m', [{ name: 'x', elemType: 'float32', shape: [2] }], [{ name: 'prob', elemType: 'float32', shape: [2] }]);
+    const bytes = encodeOnnxModel({ ...model, nodes: [{ ...model.nodes[0]!, domain: 'com.microsoft' }] });
+    expect(onnxSafetyFindings(bytes)[0]).toMatch(/domain 'com.microsoft'/);
+    await expect(validatePlanGraph(bytes, { role: 'inference' })).rejects.toMatchObject({ code: 'ERR_PLAN_UNSAFE' });
+    const plan = mlpPlan({ features: 3, hidden: 2, rng: seed(5) });
+    expect(onnxSafetyFindings(plan.stepGraph)).toEqual([]);
+    expect(onnxSafetyFindings(plan.inferenceGraph)).toEqual([]);
+    // The node-side session cache applies the same check to approved plans.
+    const { PlanSessionCache } = await import('../../node/training/index.ts');
+    const cache = new PlanSessionCache();
+    await expect(cache.get({ ...plan, inferenceGraph: bytes })).rejects.toMatchObject({ code: 'ERR_PLAN_UNSAFE' });
+    await cache.close();
   });
 });
