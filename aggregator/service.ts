@@ -28,9 +28,10 @@ import {
   CHANNEL_OPTIONS, federationService, serverCredentials, toServiceError,
   type ChunkMsg, type DownloadRequestMsg, type Envelope, type JsonBodyMsg, type RoundEventMsg, type UploadAckMsg,
 } from '../proto/rpc.ts';
-import { validateArgs, validateDp, SECAGG_SCHEMES, type SecAggScheme, type WorkKind, type WorkRequest } from '../proto/work.ts';
+import { TRAIN_TAIL, validateArgs, validateDp, validateStandardize, SECAGG_SCHEMES, type SecAggScheme, type WorkKind, type WorkRequest } from '../proto/work.ts';
 import { validateCodecSpec } from '../proto/secagg.ts';
 import { AggregatorError } from './errors.ts';
+import { gaussianNoise } from '../node/privacy.ts';
 import { createScheme, type SchemeServer, type RoundContext } from './schemes.ts';
 import type { AggregatorStore, RoundRecord } from './store.ts';
 
@@ -78,6 +79,8 @@ export interface RoundRequest {
   readonly stageTimeoutMs: number;
   /** Restrict the invitation to these nodes (default: every connected node with the tag). */
   readonly nodes?: readonly string[];
+  /** Global standardization forwarded to the nodes. */
+  readonly standardize?: WorkRequest['standardize'];
 }
 
 const HASH_RE = /^[0-9a-f]{64}$/;
@@ -163,7 +166,7 @@ export class RoundRun implements RoundContext {
 export function parseRoundRequest(o: Record<string, unknown>, floor: number, defaultTimeout: number): RoundRequest {
   assertString('experiment', o['experiment'], 128, ID_PATTERN, 'message');
   assertInt('round', o['round'], 0, 1_000_000, 'message');
-  if (o['kind'] !== 'train' && o['kind'] !== 'stats') throw new InvalidMessageError('kind', 'expected train or stats');
+  if (o['kind'] !== 'train' && o['kind'] !== 'stats' && o['kind'] !== 'eval') throw new InvalidMessageError('kind', 'expected train, stats or eval');
   assertString('tag', o['tag'], 128, ID_PATTERN, 'message');
   assertString('plan', o['plan'], 64, HASH_RE, 'message');
   if (o['model'] !== undefined) assertString('model', o['model'], 64, HASH_RE, 'message');
@@ -187,6 +190,7 @@ export function parseRoundRequest(o: Record<string, unknown>, floor: number, def
     // Never fewer than the aggregator's floor, whatever the request says.
     minParticipants: Math.max(minP, floor), vectorLength: o['vectorLength'], codec: codec as Record<string, unknown>,
     stageTimeoutMs: timeout, ...(nodes === undefined ? {} : { nodes }),
+    ...(o['standardize'] === undefined ? {} : { standardize: validateStandardize(o['standardize']) }),
   };
 }
 
@@ -622,6 +626,7 @@ export class AggregatorService {
         experiment: exp.id, round: req.round, attempt: rec.attempt, tag: req.tag, kind: req.kind, plan: req.plan,
         ...(req.model === undefined ? {} : { model: req.model }), args: req.args, secagg: req.secagg, dp: req.dp,
         participants: candidates, minParticipants: req.minParticipants,
+        ...(req.standardize === undefined ? {} : { standardize: req.standardize }),
       };
       const roster = this.#opts.roster?.();
       for (const n of candidates) {
@@ -647,6 +652,13 @@ export class AggregatorService {
       const out = await run.scheme.aggregate(run.accepted);
       if (out.contributors.length < req.minParticipants) {
         throw new AggregatorError('ERR_AGG_TOO_FEW_NODES', `only ${out.contributors.length} contribution(s) survived; the sum is not released below ${req.minParticipants}`, { contributors: out.contributors.length, required: req.minParticipants });
+      }
+      if (req.kind === 'train' && req.dp.mode === 'central') {
+        // Central DP: the aggregator adds N(0, (lr·σ·C)²) to the summed update before release.
+        const P = out.sum.length - TRAIN_TAIL;
+        const noise = gaussianNoise(P, req.args.learningRate * req.dp.noiseMultiplier * req.dp.clipNorm);
+        for (let i = 0; i < P; i++) out.sum[i]! += noise[i]!;
+        run.progress('central-noise', `added central Gaussian noise (σ = ${req.dp.noiseMultiplier}) to the sum`);
       }
       const resultHash = store.putBlob(new Uint8Array(out.sum.buffer, out.sum.byteOffset, out.sum.byteLength), this.#opts.tls.member.id);
       // Per-node release receipts (epsilon spent, audit heads) recorded with the round.

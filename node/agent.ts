@@ -26,7 +26,7 @@ import { MAX_JSON_CHARS } from '../proto/limits.ts';
 import { decodePlanBundle, type PlanBundle } from '../proto/plan.ts';
 import type { Envelope } from '../proto/rpc.ts';
 import { WIDE_MAX_PARTIES } from '../proto/widecodec.ts';
-import { trainContributionLength, validateWorkRequest, type WorkRequest } from '../proto/work.ts';
+import { EVAL_LENGTH, trainContributionLength, validateWorkRequest, type WorkRequest } from '../proto/work.ts';
 import { localStatsVector, type TabularDataset } from './datasets/index.ts';
 import type { DatasetSplits, TrainRoundInput, TrainRoundOutput } from './trainer.ts';
 import type { AuditLog } from './audit.ts';
@@ -45,6 +45,8 @@ export interface DatasetSource {
 /** Local training (node/trainer.ts's OnnxTrainer implements it). */
 export interface Trainer {
   train(input: TrainRoundInput): Promise<TrainRoundOutput>;
+  /** Evaluates `params` on the held-out rows. */
+  evaluate(input: Omit<TrainRoundInput, 'args'>): Promise<TrainRoundOutput['eval']>;
 }
 
 /** Privacy budget of the node's datasets (node/privacy.ts's ledger implements it). */
@@ -280,11 +282,11 @@ export class NodeAgent {
       decision = evaluatePolicy(this.#opts.policy(), work);
       if (!this.#opts.datasets.tags().includes(work.tag)) throw new NodeError('ERR_NODE_DATASET_UNKNOWN', `this node holds no dataset tagged ${work.tag}`);
       data = await this.#opts.datasets.load(work.tag);
-      const real = work.kind === 'stats' ? statsVectorLength(data.train.features) : trainContributionLength(bundle.numParams);
+      const real = work.kind === 'stats' ? statsVectorLength(data.train.features) : work.kind === 'eval' ? EVAL_LENGTH : trainContributionLength(bundle.numParams);
       const expected = work.secagg === 'off' ? real : encodedLength(we.codec, real);
       if (we.vectorLength !== expected) throw new NodeError('ERR_NODE_REQUEST_INVALID', `vector length ${we.vectorLength} does not match this ${work.kind} round (expected ${expected})`);
-      if (work.kind === 'train') {
-        if (bundle.kind === 'stats') throw new NodeError('ERR_NODE_REQUEST_INVALID', 'a stats plan cannot train');
+      if (work.kind !== 'stats') {
+        if (bundle.kind === 'stats') throw new NodeError('ERR_NODE_REQUEST_INVALID', 'a stats plan cannot train or evaluate');
         if (this.#opts.trainer === undefined) throw new NodeError('ERR_NODE_TRAINING_FAILED', 'this node has no training engine configured');
         if (work.model === undefined) throw new NodeError('ERR_NODE_REQUEST_INVALID', 'a training round needs a model');
       }
@@ -372,6 +374,10 @@ export class NodeAgent {
     const { work } = we;
     if (work.kind === 'stats') return localStats(data.train);
     const params = decodeParams(await this.#client.download(work.model!), bundle.numParams);
+    if (work.kind === 'eval') {
+      const e = await this.#opts.trainer!.evaluate({ bundle, data, params, work });
+      return Float64Array.of(e.correct, e.count, e.lossSum);
+    }
     let out: TrainRoundOutput;
     try {
       out = await this.#opts.trainer!.train({ bundle, data, params, work, args: decision.args });

@@ -140,6 +140,7 @@ export function evaluatePolicy(policy: NodePolicy, req: WorkRequest): PolicyDeci
   if (req.minParticipants < minPeers) {
     throw new NodeError('ERR_NODE_POLICY_PARTICIPANTS', `policy requires sums over at least ${minPeers} nodes; the request allows ${req.minParticipants}`, { required: minPeers });
   }
+  if (req.kind === 'eval') return { args: req.args, overrides: [], budget };
   if (req.kind === 'stats') {
     if (!policy.allowStats) throw new NodeError('ERR_NODE_POLICY_ARGS', 'policy does not allow federated preprocessing statistics');
     return { args: req.args, overrides: [], budget };

@@ -65,13 +65,21 @@ export class OnnxTrainer {
     this.#sessions = opts.sessions;
   }
 
+  /** Evaluates the given parameters on the held-out rows. */
+  async evaluate(input: Omit<TrainRoundInput, 'args'>): Promise<TrainRoundOutput['eval']> {
+    const plan = planFromBundle(input.bundle);
+    const test = applyStandardization(input.data.test, input.work);
+    const sessions = this.#sessions === undefined ? {} : { sessions: this.#sessions };
+    const ev = test.rows > 0 ? await evaluate({ plan, dataset: test, params: input.params, ...sessions }) : { accuracy: 0, loss: 0, samples: 0 };
+    return { correct: Math.round(ev.accuracy * ev.samples), count: ev.samples, lossSum: ev.loss * ev.samples };
+  }
+
   /** Trains one round; see {@link TrainRoundOutput}. */
   async train(input: TrainRoundInput): Promise<TrainRoundOutput> {
     const plan = planFromBundle(input.bundle);
     const train = applyStandardization(input.data.train, input.work);
-    const test = applyStandardization(input.data.test, input.work);
     const sessions = this.#sessions === undefined ? {} : { sessions: this.#sessions };
-    const ev = test.rows > 0 ? await evaluate({ plan, dataset: test, params: input.params, ...sessions }) : { accuracy: 0, loss: 0, samples: 0 };
+    const ev = await this.evaluate(input);
     const dp = input.work.dp;
     const args = dpTrainingArgs(dp, input.args, train.rows);
     const res = await trainLocal({
@@ -82,7 +90,7 @@ export class OnnxTrainer {
     const weight = dp.mode === 'off' ? res.samples : (args.samplingRate ?? 1) * train.rows;
     return {
       update: res.update, weight, loss: res.loss,
-      eval: { correct: Math.round(ev.accuracy * ev.samples), count: ev.samples, lossSum: ev.loss * ev.samples },
+      eval: ev,
     };
   }
 }

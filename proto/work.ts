@@ -32,8 +32,11 @@ export interface TrainingArgs {
   readonly batchSize: number;
 }
 
-/** What a round asks each node to compute. */
-export type WorkKind = 'train' | 'stats';
+/** What a round asks each node to compute: feature statistics, a training step, or an evaluation. */
+export type WorkKind = 'train' | 'stats' | 'eval';
+
+/** Vector length of an `eval` contribution: [testCorrect, testCount, testLossSum]. */
+export const EVAL_LENGTH = 3;
 
 /** The request a node receives for one round attempt. */
 export interface WorkRequest {
@@ -100,7 +103,7 @@ export function validateWorkRequest(v: unknown, kind: ErrorKind = 'message'): Wo
   assertInt('work.round', o['round'], 0, 1_000_000, kind);
   assertInt('work.attempt', o['attempt'], 1, 1_000_000, kind);
   assertString('work.tag', o['tag'], 128, ID_PATTERN, kind);
-  if (o['kind'] !== 'train' && o['kind'] !== 'stats') throw new InvalidMessageError('work.kind', 'expected train or stats');
+  if (o['kind'] !== 'train' && o['kind'] !== 'stats' && o['kind'] !== 'eval') throw new InvalidMessageError('work.kind', 'expected train, stats or eval');
   assertString('work.plan', o['plan'], 64, HASH_RE, kind);
   if (o['model'] !== undefined) assertString('work.model', o['model'], 64, HASH_RE, kind);
   if (!SECAGG_SCHEMES.includes(o['secagg'] as SecAggScheme)) throw new InvalidMessageError('work.secagg', `expected one of ${SECAGG_SCHEMES.join(', ')}`);
