@@ -294,9 +294,9 @@ export class MaskingClient {
   /**
    * Stage 4: reveals, for each peer it holds shares of, the self-mask share if the peer
    * survived or the mask-key share if it dropped — after checking the lists are disjoint,
-   * the survivors are exactly the list it signed, every held peer is classified, and at least
-   * `threshold` survivors of its neighbourhood signed that list. Answers one request only
-   * (an identical retry gets the same answer).
+   * the survivors are exactly the list it signed, every held peer is classified, and, for every
+   * such peer, at least `threshold` of that peer's share holders signed that list. Answers one
+   * request only (an identical retry gets the same answer).
    */
   unmask(message: unknown): UnmaskMessage {
     if (this.#stage === 'done') {
@@ -318,23 +318,38 @@ export class MaskingClient {
     for (const owner of this.#held.keys()) {
       if (!survivors.has(owner) && !dropped.has(owner)) throw new SecAggError('ERR_SECAGG_INCONSISTENT_LISTS', `peer ${owner} is neither survivor nor dropped`, { member: owner });
     }
+    // For every peer whose share this client would reveal, at least t members of that peer's
+    // share-holder set (the peer and its neighbours) must have signed this exact survivor list.
+    // Honest members sign one list per round, so two groups of holders can never be shown two
+    // lists that disagree about the peer unless 2t <= k + 1 + (corrupt holders): the server
+    // cannot collect both kinds of share of one peer. In the complete graph this is Bonawitz
+    // et al.'s check (t signatures in all); in the SecAgg+ graph it is the same check per peer.
+    const relevant = new Set<string>();
+    for (const owner of this.#held.keys()) {
+      relevant.add(owner);
+      for (const j of this.round.neighboursOf(owner)) relevant.add(j);
+    }
     const payload = consistencyPayload(this.round, msg.survivors);
-    const signers = new Set<string>();
-    let inHood = 0;
+    const seen = new Set<string>();
+    const valid = new Set<string>();
     for (const [i, s] of msg.signatures.entries()) {
       if (!survivors.has(s.id)) throw new SecAggError('ERR_SECAGG_UNEXPECTED_SENDER', `signatures[${i}].id is not a survivor`, { field: `signatures[${i}].id` });
-      if (signers.has(s.id)) throw new SecAggError('ERR_SECAGG_DUPLICATE', `signatures[${i}].id appears twice`, { field: `signatures[${i}].id` });
-      signers.add(s.id);
-      const mine = s.id === this.id || this.round.areNeighbours(this.id, s.id);
-      // Enough valid signatures from the neighbourhood: the rest need not be verified.
-      if (!mine || inHood >= this.round.threshold) continue;
+      if (seen.has(s.id)) throw new SecAggError('ERR_SECAGG_DUPLICATE', `signatures[${i}].id appears twice`, { field: `signatures[${i}].id` });
+      seen.add(s.id);
+      if (!relevant.has(s.id)) continue;
+      // Complete graph: every holder set is everyone, so t valid signatures settle it.
+      if (this.round.complete && valid.size >= this.round.threshold) continue;
       if (!verify(this.#roster.require(s.id, 'node').identityKey, payload, s.signature)) {
         throw new SecAggError('ERR_SECAGG_BAD_SIGNATURE', `signatures[${i}]: ${s.id}'s signature over the survivor list does not verify`, { field: `signatures[${i}].signature`, member: s.id });
       }
-      inHood++;
+      valid.add(s.id);
     }
-    if (inHood < this.round.threshold) {
-      throw new SecAggError('ERR_SECAGG_BELOW_THRESHOLD', `only ${inHood} survivors of ${this.id}'s neighbourhood signed the survivor list, threshold is ${this.round.threshold}`, { have: inHood, threshold: this.round.threshold });
+    for (const owner of this.#held.keys()) {
+      let count = valid.has(owner) ? 1 : 0;
+      for (const j of this.round.neighboursOf(owner)) if (valid.has(j)) count++;
+      if (count < this.round.threshold) {
+        throw new SecAggError('ERR_SECAGG_BELOW_THRESHOLD', `only ${count} of ${owner}'s share holders signed the survivor list, threshold is ${this.round.threshold}`, { member: owner, have: count, threshold: this.round.threshold });
+      }
     }
     const selfMaskShares: RevealedShare[] = [];
     const maskKeyShares: RevealedShare[] = [];

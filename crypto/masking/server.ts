@@ -317,7 +317,9 @@ export class MaskingServer {
       }
     };
     const selfSeeds = this.#survivors.map((u) => [u, recon(this.#selfShares.get(u), u, 'self-mask seed')] as const);
-    const maskKeys = this.#dropped.map((v) => {
+    // A dropped member's mask key is needed only if a survivor added a pairwise mask with it.
+    const needed = this.#dropped.filter((v) => this.#survivors.some((u) => r.areNeighbours(u, v)));
+    const maskKeys = needed.map((v) => {
       const sk = recon(this.#keyShares.get(v), v, 'mask key');
       if (!equalBytes(x25519PublicKey(sk), this.#keys.get(v)!.maskKey)) {
         this.#abort(new SecAggError('ERR_SECAGG_RECONSTRUCTION_FAILED', `the reconstructed mask key of ${v} does not match its advertised public key`, { member: v }));

@@ -198,4 +198,45 @@ describe('masking engine: malicious server', () => {
     const shares = (honest as UnmaskMessage[]).map((a) => decodeShare256(a.selfMaskShares.find((x) => x.owner === victim)!.share));
     expect(combineBytes32(shares, 4)).toHaveLength(32);
   });
+
+  it('SecAgg+ graph: split survivor lists around a victim are caught per peer — holders shown "victim dropped" need t signatures from the victim\'s own holder set', () => {
+    const fed12 = makeFederation(12, 8);
+    const cfg = makeConfig(fed12, { neighbours: 4, threshold: 4 });
+    const s = new Stepper(fed12, cfg);
+    const keys = s.toServer(s.advertise());
+    const shares = s.toServer(s.toClients(keys));
+    s.toClients(shares);
+    const victim = fed12.ids[5]!;
+    const g = s.server.round;
+    const hood = [...g.neighboursOf(victim)].sort();
+    // A holder d of the victim's shares whose own neighbourhood avoids two other holders: those two
+    // (with the victim) are told "victim survived", everyone else "victim dropped". d then sees 4 = t
+    // valid signatures from its own neighbourhood over the list without the victim.
+    const d = hood.find((h) => hood.filter((x) => x !== h && !g.areNeighbours(h, x)).length >= 2)!;
+    const far = hood.filter((x) => x !== d && !g.areNeighbours(d, x)).slice(0, 2);
+    const groupA = [victim, ...far]; // told: victim survived
+    const groupB = hood.filter((x) => !groupA.includes(x));
+    const listA = [...fed12.ids];
+    const listB = fed12.ids.filter((x) => x !== victim);
+    const hdr = { federation: cfg.federation, round: cfg.round, sender: cfg.aggregator };
+    const sigA: Array<{ id: string; signature: Uint8Array }> = [];
+    const sigB: Array<{ id: string; signature: Uint8Array }> = [];
+    for (const id of fed12.ids) {
+      const inA = groupA.includes(id);
+      const m = s.clients.get(id)!.signSurvivors({ stage: 'consistency-request', ...hdr, recipient: id, survivors: inA ? listA : listB });
+      (inA ? sigA : sigB).push({ id, signature: m.signature });
+    }
+    const answers: ClientMessage[] = [];
+    // Holders told the victim dropped: valid signatures over listB from 9 members, at least t from d's own
+    // neighbourhood, but only 2 from the victim's holder set.
+    expect([d, ...g.neighboursOf(d)].filter((x) => sigB.some((z) => z.id === x)).length).toBeGreaterThanOrEqual(4);
+    for (const id of groupB) {
+      expect(codeOf(() => answers.push(s.clients.get(id)!.unmask({ stage: 'unmask-request', ...hdr, recipient: id, survivors: listB, dropped: [victim], signatures: sigB })))).toBe('ERR_SECAGG_BELOW_THRESHOLD');
+    }
+    // Holders told the victim survived: only 3 signatures over listA.
+    for (const id of groupA) {
+      expect(codeOf(() => answers.push(s.clients.get(id)!.unmask({ stage: 'unmask-request', ...hdr, recipient: id, survivors: listA, dropped: [], signatures: sigA })))).toBe('ERR_SECAGG_BELOW_THRESHOLD');
+    }
+    expect(exposure(answers, victim)).toEqual({ self: 0, key: 0 });
+  });
 });
