@@ -50,6 +50,8 @@ export {
   JlAggregatorRound,
   JlResearcher,
   requestDigest,
+  responseDigest,
+  submissionDigest,
   type JlSubmission,
   type JlUnmaskProposal,
   type JlUnmaskRequest,

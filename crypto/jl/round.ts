@@ -117,7 +117,8 @@ export interface JlRoundResult {
   readonly dropped: readonly string[];
 }
 
-function submissionDigest(s: Omit<JlSubmission, 'signature'>): Uint8Array {
+/** Digest a node signs over its submission. */
+export function submissionDigest(s: Omit<JlSubmission, 'signature'>): Uint8Array {
   return tupleDigest([
     'fedsec/jl/round/submit/v1', s.tag.federation, s.setupId, s.tag.experiment, s.tag.round, s.tag.attempt, s.from, s.valueCount, s.valueBits,
     sha256(s.ciphertexts), s.seedShares.length, ...s.seedShares.flatMap((b) => [b.to, sha256(b.box)]),
@@ -132,7 +133,8 @@ export function requestDigest(r: Omit<JlUnmaskProposal, 'stage'>): Uint8Array {
   ]);
 }
 
-function responseDigest(r: Omit<JlUnmaskResponse, 'signature'>): Uint8Array {
+/** Digest a node signs over its unmask response. */
+export function responseDigest(r: Omit<JlUnmaskResponse, 'signature'>): Uint8Array {
   return tupleDigest([
     'fedsec/jl/round/unmask-response/v1', r.tag.federation, r.setupId, r.tag.experiment, r.tag.round, r.tag.attempt, r.from, r.requestDigest,
     sha256(r.seedShares), sha256(r.keyRecovery),

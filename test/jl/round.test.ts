@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { JlAggregatorRound, JlNode, JlResearcher, type JlAggregate, type JlSubmission } from '../../crypto/jl/round.ts';
+import { JlAggregatorRound, JlNode, JlResearcher, responseDigest, type JlAggregate, type JlSubmission } from '../../crypto/jl/round.ts';
+import { sign } from '../../crypto/ed25519.ts';
 import { seededRandomSource } from '../../crypto/random.ts';
 import { open } from '../../crypto/aead.ts';
 import { encodeTuple } from '../../crypto/bytes.ts';
@@ -217,7 +218,34 @@ describe('JL round with dropouts', () => {
     const bad = Uint8Array.from(good.product);
     bad[10] = bad[10]! ^ 1;
     await expect(w.researcher.finalize({ ...good, product: bad })).rejects.toMatchObject({ code: 'ERR_JL_ROUND' });
+    // A response altered in transit (seed box or signature) counts as no answer.
+    const altered = good.responses.map((r, i) => (i === 0 ? { ...r, seedShares: r.seedShares.map((b, j) => (j === 15 ? b ^ 1 : b)) } : r));
+    await expect(w.researcher.finalize({ ...good, responses: altered })).rejects.toMatchObject({ code: 'ERR_JL_TOO_FEW' });
     const res = await w.researcher.finalize(good);
     for (let j = 0; j < 5; j++) expect(res.sums[j]).toBe(w.fed.nodes.reduce((a, id) => a + inputs[id]![j]!, 0));
+  });
+
+  it('with a dropped node, a tampered key-recovery answer is ignored when t others remain, and detected otherwise', async () => {
+    const w = cachedWorld(5, 3);
+    const tag = { federation: 'fed', experiment: 'tamper', round: 0, attempt: 0 };
+    const inputs = randomInputs(w.fed, 7, 12, 11);
+    const agg = aggregatorFor(w, tag, 7, 12);
+    for (const id of w.fed.nodes.slice(0, 4)) agg.receive(w.nodes[id]!.submit(tag, inputs[id]!, 12));
+    const req = w.researcher.approve(agg.close());
+    agg.accept(req);
+    for (const id of req.survivors) agg.receiveResponse(await w.nodes[id]!.unmask(agg.inputFor(id)));
+    const good = agg.aggregate();
+    const scheme = w.nodes['n01']!.scheme;
+    const forged = scheme.serialize(scheme.deserialize(good.responses[0]!.keyRecovery, 1).map((v) => (v * 2n) % scheme.n2));
+    const bad = good.responses.map((r, i) => (i === 0 ? { ...r, keyRecovery: forged } : r));
+    // Signature no longer matches: ignored; the other three suffice.
+    const res = await w.researcher.finalize({ ...good, responses: bad });
+    for (let j = 0; j < 7; j++) expect(res.sums[j]).toBe(req.survivors.reduce((a, id) => a + inputs[id]![j]!, 0));
+    await expect(w.researcher.finalize({ ...good, responses: bad.slice(0, 3) })).rejects.toMatchObject({ code: 'ERR_JL_TOO_FEW' });
+    // A malicious node signing its forged answer makes decryption fail loudly, never a wrong sum.
+    const { signature: _sig, ...body } = { ...good.responses[0]!, keyRecovery: forged };
+    void _sig;
+    const signed = { ...body, signature: sign(w.fed.ids[body.from]!.secretKey, responseDigest(body)) };
+    await expect(w.researcher.finalize({ ...good, responses: [signed, ...good.responses.slice(1, 3)] })).rejects.toMatchObject({ code: expect.stringMatching(/ERR_JL_(DECRYPT|SLOT_OVERFLOW)/) });
   });
 });
