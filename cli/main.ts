@@ -12,6 +12,7 @@ import { registerBenchCommands } from './bench.ts';
 import { registerDatasetCommands } from './dataset.ts';
 import { registerPkiCommands } from './pki.ts';
 import { registerMeshCommands } from './mesh.ts';
+import { registerDemoCommands } from './demo.ts';
 
 /** Builds the CLI program with every command group registered. */
 export async function buildProgram(): Promise<Command> {
@@ -27,6 +28,7 @@ export async function buildProgram(): Promise<Command> {
     registerDatasetCommands,
     registerPkiCommands,
     registerMeshCommands,
+    registerDemoCommands,
   ];
   for (const r of registrars) r(program);
   return program;
