@@ -25,6 +25,7 @@ export function parseCsv(text: string): CsvTable {
   let line = 1;
   while (i < n) {
     const startLine = line;
+    const startPos = i;
     const cells: string[] = [];
     let field = '';
     let endOfRecord = false;
@@ -64,8 +65,9 @@ export function parseCsv(text: string): CsvTable {
       line++;
       endOfRecord = true;
     }
-    // A blank line is a single empty cell: skip it (trailing newline(s) at end of file).
-    if (!(cells.length === 1 && cells[0] === '')) records.push({ line: startLine, cells });
+    // Skip blank lines (e.g. trailing newlines); a quoted empty field `""` is a real record.
+    const blank = cells.length === 1 && cells[0] === '' && text[startPos] !== '"';
+    if (!blank) records.push({ line: startLine, cells });
   }
   if (records.length === 0) throw new DatasetError('ERR_DATASET_CSV', 'the file is empty (no header)');
   const [head, ...rest] = records;
