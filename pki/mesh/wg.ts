@@ -44,7 +44,7 @@ export async function run(cmd: string, args: readonly string[], opts: WgRunOptio
       timeout: opts.timeoutMs ?? 10_000,
       reject: false,
       ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
-      env: { ...opts.env },
+      env: { LC_ALL: 'C', ...opts.env },
       stripFinalNewline: true,
     });
   } catch (e) {
