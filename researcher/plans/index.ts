@@ -1,6 +1,15 @@
 /**
  * Training plans (researcher side): ONNX step/inference graph builders for logistic regression
  * and a small MLP, the plan contract for graphs made elsewhere, and the plan hash nodes approve.
+ * Contract and rationale: docs/plans.md.
+ *
+ * Flow through the federation:
+ * 1. researcher: `plan = logisticRegressionPlan({ features })` (or `mlpPlan`, or `await customPlan(...)`),
+ *    `bytes = encodePlan(plan)` (a proto/plan.ts bundle), `hash = hashPlan(plan)`;
+ * 2. node: `PlanStore.receive(bytes)` (node/plans.ts) stores it pending under the same hash; the
+ *    service should run `await validatePlan(decodePlan(bytes))` on receipt and refuse failures;
+ * 3. node, per round: `plan = planFromBundle(store.requireApproved(hash))`, then
+ *    `trainLocal` / `evaluate` from node/training (which cache onnxruntime sessions by hash).
  */
 export { logisticRegressionPlan, mlpPlan, MAX_FEATURES, MAX_HIDDEN } from './builders.ts';
 export type { LogisticRegressionOptions, MlpOptions } from './builders.ts';
