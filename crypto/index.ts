@@ -22,3 +22,11 @@ export { FixedPointCodec, CodecError } from './codec.ts';
 export type { CodecParams, NumericVector } from './codec.ts';
 export { Roster, RosterError, ROLES } from './roster.ts';
 export type { Role, RosterMember } from './roster.ts';
+export {
+  MaskingClient, MaskingServer, MaskingRound, SecAggError, SECAGG_ERROR_CODES, MASKING_PROTOCOL, parseClientMessage, parseServerMessage,
+  splitMaskedInput, chooseMaskingParameters,
+} from './masking/index.ts';
+export type {
+  MaskingConfig, MaskingClientOptions, MaskingClientStage, MaskingServerStage, MaskingResult, SecAggErrorCode, MaskingParameterGoals,
+  MaskingParameters, ClientMessage as MaskingClientMessage, ServerMessage as MaskingServerMessage, Outgoing as MaskingOutgoing,
+} from './masking/index.ts';

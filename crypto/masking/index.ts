@@ -16,3 +16,8 @@ export type {
   MaskedInputMessage, ConsistencyRequestMessage, ConsistencyMessage, SurvivorSignature, UnmaskRequestMessage,
   RevealedShare, UnmaskMessage, ClientMessage, ServerMessage, Outgoing,
 } from './messages.ts';
+export { chooseMaskingParameters, hypergeometricTailLog2 } from './params.ts';
+export type { MaskingParameterGoals, MaskingParameters } from './params.ts';
+export { combineMasks, pairMaskSeed, MASK_BLOCK_WORDS } from './masks.ts';
+export type { MaskSpec } from './masks.ts';
+export { SIMD_ENABLED } from './simd.ts';
