@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { createOrtSession, logisticRegressionPlan, mlpPlan, type TrainingPlan } from '../../researcher/plans/index.ts';
 import { seededRandomSource } from '../../crypto/random.ts';
-import { refLoss, refParamCount, refPerSampleGrads, type RefModel } from './reference.ts';
+import { refLogit, refLoss, refParamCount, refPerSampleGrads, type RefModel } from './reference.ts';
 
 const open: InferenceSession[] = [];
 const sessions = new Map<TrainingPlan, InferenceSession>();
@@ -84,6 +84,26 @@ describe('step graphs against a float64 TypeScript reference', () => {
         }
       }),
       { numRuns: 12, seed: 42 },
+    );
+  });
+
+  it('inference graphs give σ(logit) of the reference model', async () => {
+    await fc.assert(
+      fc.asyncProperty(caseArb, async ({ m, params, x, y }) => {
+        const plan = planFor(m, 2);
+        const s = await createOrtSession(plan.inferenceGraph);
+        open.push(s);
+        const B = y.length;
+        const out = await s.run({ params: new Tensor('float32', Float32Array.from(params), [params.length]), x: new Tensor('float32', Float32Array.from(x), [B, m.F]) });
+        expect(out['prob']!.dims).toEqual([B]);
+        const prob = out['prob']!.data as Float32Array;
+        const p32 = Float32Array.from(params);
+        for (let i = 0; i < B; i++) {
+          const z = refLogit(m, p32, Array.from(Float32Array.from(x).subarray(i * m.F, (i + 1) * m.F)));
+          expect(prob[i]!).toBeCloseTo(1 / (1 + Math.exp(-z)), 5);
+        }
+      }),
+      { numRuns: 8, seed: 43 },
     );
   });
 

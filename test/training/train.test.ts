@@ -3,7 +3,7 @@ import { labelSkewSplit, selectRows, type TabularDataset } from '../../node/data
 import {
   PlanSessionCache, applyUpdate, evaluate, trainCentralBaseline, trainLocal, type DpStepHook,
 } from '../../node/training/index.ts';
-import { logisticRegressionPlan, mlpPlan, type TrainingPlan } from '../../researcher/plans/index.ts';
+import { GraphBuilder, encodeOnnxModel, logisticRegressionPlan, mlpPlan, type TrainingPlan } from '../../researcher/plans/index.ts';
 import { refPerSampleGrads, type RefModel } from '../plans/reference.ts';
 import { gaussianDpHook, seed, wdbcSplit } from './helpers.ts';
 
@@ -144,6 +144,15 @@ describe('federated DP-SGD on label-skewed wdbc shards', () => {
   });
 });
 
+describe('DP-SGD with the MLP', () => {
+  it('trains the MLP privately (σ = 1, C = 1, q = 0.05) to ≥ 90% test accuracy', async () => {
+    const mlp = mlpPlan({ features: 30, hidden: 8, rng: seed(40) });
+    const r = await trainLocal({ plan: mlp, dataset: train, trainingArgs: { learningRate: 0.5, epochs: 5, batchSize: 64, samplingRate: 0.05 }, dp: gaussianDpHook(1, 1, seed(41)), rng: seed(42), sessions });
+    expect(r.steps).toBe(100);
+    expect((await evaluate({ plan: mlp, dataset: test, params: r.params, sessions })).accuracy).toBeGreaterThanOrEqual(0.9);
+  });
+});
+
 describe('PlanSessionCache', () => {
   it('loads each plan once per hash, evicts the least recently used and releases on close', async () => {
     const cache = new PlanSessionCache({ maxPlans: 2 });
@@ -164,11 +173,16 @@ describe('PlanSessionCache', () => {
     expect(cache.size).toBe(0);
   });
 
-  it('reports an unloadable plan as ERR_TRAIN_RUNTIME and does not cache the failure', async () => {
+  it('reports unloadable plans (not protobuf; unknown operator) with typed errors and does not cache failures', async () => {
     const cache = new PlanSessionCache();
-    const bad: TrainingPlan = { ...logisticRegressionPlan({ features: 3 }), stepGraph: new Uint8Array([8, 1, 2, 3]) };
-    await expect(cache.get(bad)).rejects.toMatchObject({ code: 'ERR_TRAIN_RUNTIME' });
+    const lr3 = logisticRegressionPlan({ features: 3 });
+    await expect(cache.get({ ...lr3, stepGraph: new Uint8Array([8, 1, 2, 3]) })).rejects.toMatchObject({ code: 'ERR_PLAN_GRAPH_INVALID' });
+    const g = new GraphBuilder();
+    g.op('NoSuchOperator', ['x'], undefined, 'prob');
+    const unknownOp = encodeOnnxModel(g.build('bad', [{ name: 'x', elemType: 'float32', shape: [2] }], [{ name: 'prob', elemType: 'float32', shape: [2] }]));
+    await expect(cache.get({ ...lr3, inferenceGraph: unknownOp })).rejects.toMatchObject({ code: 'ERR_TRAIN_RUNTIME' });
     await new Promise((r) => setImmediate(r));
     expect(cache.size).toBe(0);
+    await cache.close();
   });
 });
