@@ -73,7 +73,7 @@ export function registerMeshCommands(program: Command): void {
     .option('--topology <t>', 'hub (spokes through the aggregator) or full')
     .option('--hub <id>', 'hub member (default: the only aggregator)')
     .option('--endpoint <id=host:port>', 'public endpoint of a member (repeatable); the hub needs one', collect, [])
-    .option('--listen-port <port>', 'default UDP port for members with an endpoint')
+    .option('--listen-port <port>', 'local UDP port of members with an endpoint, if a NAT maps their public port to another (default: the endpoint\'s port)')
     .option('--keepalive <s>', 'PersistentKeepalive towards endpoints', '25')
     .option('--passphrase-file <file>', 'file holding the CA passphrase (else $FEDSEC_CA_PASSPHRASE)')
     .option('--json', 'print a JSON summary as the last stdout line', false)

@@ -25,7 +25,8 @@ export interface MeshAllocations {
   range: string;
   topology: Topology;
   hub?: string;
-  listenPort: number;
+  /** Local UDP port of members with an endpoint, when it differs from the endpoint's port (NAT). */
+  listenPort?: number;
   members: Record<string, { address: string; endpoint?: string }>;
   /** Addresses of departed members; never handed out again. */
   retired: string[];
@@ -40,7 +41,10 @@ export interface MeshPlanOptions {
   readonly hub?: string;
   /** Public endpoints (host:port) by member id; the hub needs one. Merged into recorded ones. */
   readonly endpoints?: Readonly<Record<string, string>>;
-  /** UDP port members with an endpoint listen on (default 51820). */
+  /**
+   * Local UDP port for members with an endpoint (default: the endpoint's own port); set it when a
+   * NAT forwards the public port to a different local one.
+   */
   readonly listenPort?: number;
   /** PersistentKeepalive for peers behind NAT connecting out (default 25 s). */
   readonly keepalive?: number;
@@ -62,7 +66,7 @@ export async function loadMeshAllocations(caDir: string): Promise<MeshAllocation
   try {
     text = await readText(join(caDir, MESH_FILE), 'mesh allocations');
   } catch (e) {
-    if (e instanceof PkiError && e.code === 'ERR_PKI_NOT_FOUND') return { format: 'fedsec-mesh/1', range: '10.77.0.0/24', topology: 'hub', listenPort: 51820, members: {}, retired: [] };
+    if (e instanceof PkiError && e.code === 'ERR_PKI_NOT_FOUND') return { format: 'fedsec-mesh/1', range: '10.77.0.0/24', topology: 'hub', members: {}, retired: [] };
     throw e;
   }
   try {
@@ -87,7 +91,7 @@ export async function planMesh(ca: CertificateAuthority, opts: MeshPlanOptions =
   const topology = opts.topology ?? prev.topology;
   if (topology !== 'hub' && topology !== 'full') throw new MeshError('ERR_MESH_BAD_CONFIG', 'topology must be hub or full');
   const listenPort = opts.listenPort ?? prev.listenPort;
-  assertInt('listenPort', listenPort, 1, 65535);
+  if (listenPort !== undefined) assertInt('listenPort', listenPort, 1, 65535);
   const keepalive = opts.keepalive ?? 25;
   assertInt('keepalive', keepalive, 0, 3600);
   const members = (await ca.activeMembers({ now })).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -96,7 +100,7 @@ export async function planMesh(ca: CertificateAuthority, opts: MeshPlanOptions =
 
   // Stable allocation: keep addresses of members still present and in range; retire the rest.
   const changedRange = range.cidr !== parseRange(prev.range).cidr;
-  const alloc: MeshAllocations = { format: 'fedsec-mesh/1', range: range.cidr, topology, listenPort, members: {}, retired: changedRange ? [] : [...prev.retired] };
+  const alloc: MeshAllocations = { format: 'fedsec-mesh/1', range: range.cidr, topology, ...(listenPort !== undefined ? { listenPort } : {}), members: {}, retired: changedRange ? [] : [...prev.retired] };
   const used = new Set<string>(alloc.retired);
   for (const [id, m] of Object.entries(prev.members)) {
     if (ids.has(id) && !changedRange && inRange(range, m.address)) {
@@ -165,7 +169,7 @@ export async function planMesh(ca: CertificateAuthority, opts: MeshPlanOptions =
     } else {
       peers = members.filter((o) => o.id !== m.id).map((o) => peerOf(o, [`${alloc.members[o.id]!.address}/32`], true));
     }
-    const config: WgConfig = { member: m.id, address: `${a.address}/${range.prefix}`, ...(a.endpoint ? { listenPort: Number(a.endpoint.split(':').pop()) } : {}), peers };
+    const config: WgConfig = { member: m.id, address: `${a.address}/${range.prefix}`, ...(a.endpoint ? { listenPort: listenPort ?? Number(a.endpoint.split(':').pop()) } : {}), peers };
     const text = renderConfig(config, [
       `fedsec mesh configuration for ${m.id} (${m.role}), federation ${ca.federation}, roster version ${roster.version}, ${topology === 'hub' ? `hub-and-spoke via ${hub!.id}` : 'full mesh'}`,
       `Bring it up with: fedsec mesh up --config ${m.id}.conf --key <member-dir>/wireguard.key --interface <name>`,
