@@ -170,3 +170,25 @@ export function classCounts(ds: TabularDataset): [number, number] {
   for (let i = 0; i < ds.rows; i++) pos += ds.y[i]!;
   return [ds.rows - pos, pos];
 }
+
+/** Quotes a CSV field when needed (RFC 4180). */
+function csvField(s: string): string {
+  return /[",\r\n]/.test(s) || s === '' ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/**
+ * Writes a dataset back as CSV (features, then the target column with its original labels),
+ * e.g. to hand each demo node its shard. Numbers use JavaScript's shortest round-trip form, so
+ * {@link parseTabular} with the same target reads back identical values.
+ */
+export function datasetToCsv(ds: TabularDataset): string {
+  const F = ds.features;
+  const lines = [[...ds.featureNames, ds.target].map(csvField).join(',')];
+  for (let r = 0; r < ds.rows; r++) {
+    const cells: string[] = [];
+    for (let j = 0; j < F; j++) cells.push(String(ds.x[r * F + j]!));
+    cells.push(csvField(ds.y[r] === 1 ? ds.labels.positive : ds.labels.negative));
+    lines.push(cells.join(','));
+  }
+  return lines.join('\n') + '\n';
+}

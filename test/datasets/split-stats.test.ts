@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import {
-  classCounts, concatDatasets, labelSkewSplit, localStatsVector, parseTabular, permutation, standardizationFromSums, standardize,
+  classCounts, concatDatasets, datasetToCsv, labelSkewSplit, localStatsVector, parseTabular, permutation, standardizationFromSums, standardize,
   sumStatsVectors, trainTestSplit, type TabularDataset,
 } from '../../node/datasets/index.ts';
 import { seededRandomSource } from '../../crypto/random.ts';
@@ -41,6 +41,15 @@ describe('splits', () => {
     expect(classCounts(a.train)).toEqual([105, 45]);
     // Rows keep their labels.
     for (const part of [a.train, a.test]) for (let i = 0; i < part.rows; i++) expect(part.y[i]).toBe(part.x[2 * i]! < 60 ? 1 : 0);
+  });
+
+  it('datasetToCsv writes shards that parse back to identical values and labels', () => {
+    const [shard] = labelSkewSplit(wdbc, { parts: 3, rng: seed(9) });
+    const back = parseTabular(datasetToCsv(shard!), { target: 'diagnosis', positive: 'M', negative: 'B' });
+    expect(back.featureNames).toEqual(wdbc.featureNames);
+    expect(Array.from(back.x)).toEqual(Array.from(shard!.x));
+    expect(Array.from(back.y)).toEqual(Array.from(shard!.y));
+    expect(datasetToCsv(shard!).split('\n')[1]).toMatch(/,[MB]$/);
   });
 
   it('labelSkewSplit covers every row once, gives each site both classes and skews the label mix', () => {
