@@ -152,6 +152,27 @@ function statusOf(r: CertificateRecord, now: Date): CertificateStatus {
   return 'active';
 }
 
+/** Builds and signs a CRL listing the revoked records of `db` with CRL number `number`. */
+async function buildCrl(caCert: x509.X509Certificate, key: KeyObject, config: CaConfig, db: CaDb, number: number, now: Date): Promise<string> {
+  const alg = config.algorithm;
+  const caSki = caCert.getExtension(x509.SubjectKeyIdentifierExtension);
+  const crl = await x509.X509CrlGenerator.create({
+    issuer: caCert.subjectName,
+    thisUpdate: now,
+    nextUpdate: new Date(now.getTime() + config.crlValidityHours * 3_600_000),
+    signingAlgorithm: webAlgorithm(alg).signParams as Parameters<typeof x509.X509CrlGenerator.create>[0]['signingAlgorithm'],
+    signingKey: (await toWebPrivateKey(key, alg)) as unknown as Parameters<typeof x509.X509CrlGenerator.create>[0]['signingKey'],
+    entries: db.certificates
+      .filter((r) => r.revoked)
+      .map((r) => ({ serialNumber: r.serial, revocationDate: new Date(r.revoked!.at), reason: REASON_CODE[r.revoked!.reason] })),
+    extensions: [
+      ...(caSki ? [new x509.AuthorityKeyIdentifierExtension(caSki.keyId)] : []),
+      new x509.Extension(OID_CRL_NUMBER, false, derInteger(BigInt(number))),
+    ],
+  });
+  return toPem(new Uint8Array(crl.rawData), 'X509 CRL');
+}
+
 /** Creates a new CA in `dir` (which must not exist or be empty). */
 export async function initCa(dir: string, opts: InitCaOptions): Promise<CertificateAuthority> {
   assertString('federation', opts.federation, 128, ID_PATTERN);
@@ -188,17 +209,18 @@ export async function initCa(dir: string, opts: InitCaOptions): Promise<Certific
   const pkcs8 = new Uint8Array(kp.privateKey.export({ type: 'pkcs8', format: 'der' }));
   const enc = await encryptKey(pkcs8, opts.passphrase, opts.scrypt ?? DEFAULT_SCRYPT, rng);
   pkcs8.fill(0);
-  const db: CaDb = { format: 'fedsec-ca-db/1', crlNumber: 0, rosterVersion: 0, certificates: [] };
+  const db: CaDb = { format: 'fedsec-ca-db/1', crlNumber: 1, rosterVersion: 0, certificates: [] };
+  const crlPem = await buildCrl(caCert, kp.privateKey, config, db, 1, now);
+  // Everything in one atomic step: a failed init leaves no CA directory behind.
   await writeDirAtomic(dir, [
     { name: FILES.config, data: JSON.stringify(config, null, 2) + '\n', mode: PUBLIC_MODE },
     { name: FILES.cert, data: toPem(new Uint8Array(caCert.rawData), 'CERTIFICATE'), mode: PUBLIC_MODE },
     { name: FILES.key, data: JSON.stringify(enc, null, 2) + '\n', mode: SECRET_MODE },
     { name: FILES.db, data: JSON.stringify(db, null, 2) + '\n', mode: PUBLIC_MODE },
+    { name: FILES.crl, data: crlPem, mode: PUBLIC_MODE },
   ]);
-  await mkdir(join(dir, FILES.certs), { mode: 0o755 });
   const ca = await CertificateAuthority.open(dir);
   ca.adoptKey(kp.privateKey);
-  await ca.issueCrl({ now });
   return ca;
 }
 
@@ -456,6 +478,7 @@ export class CertificateAuthority {
       dnsNames: req.dnsNames,
       ipAddresses: req.ipAddresses,
     };
+    await mkdir(join(this.dir, FILES.certs), { recursive: true, mode: 0o755 });
     await writeFileAtomic(join(this.dir, FILES.certs, `${record.serial}.pem`), certPem, PUBLIC_MODE);
     db.certificates.push(record);
     await this.#writeDb(db);
@@ -500,10 +523,10 @@ export class CertificateAuthority {
           ? { ...r, supersededBy: result.record.serial, ...(opts.revokeOld ? { revoked: { at: now.toISOString(), reason: 'superseded' as const } } : {}) }
           : r,
       );
-      await this.#writeDb(db2);
+      if (opts.revokeOld) await this.#publishCrl(db2, now);
+      else await this.#writeDb(db2);
       return result;
     });
-    if (opts.revokeOld) await this.issueCrl({ now });
     return issued;
   }
 
@@ -530,7 +553,7 @@ export class CertificateAuthority {
     this.#requireKey();
     if (!REVOCATION_REASONS.includes(reason)) throw new InvalidArgumentError('reason', `must be one of ${REVOCATION_REASONS.join(', ')}`);
     const now = opts.now ?? new Date();
-    const revoked = await withLock(this.dir, async () => {
+    const revoked = await withLock(this.dir, async (): Promise<{ revoked: CertificateRecord[]; crlPem: string }> => {
       const db = await this.#readDb();
       const targets = new Set(this.#resolve(db, ref).filter((r) => !r.revoked).map((r) => r.serial));
       if (targets.size === 0) throw new PkiError('ERR_PKI_REVOKED', `${ref} is already revoked`);
@@ -541,41 +564,27 @@ export class CertificateAuthority {
         out.push(n);
         return n;
       });
-      await this.#writeDb(db);
-      return out;
+      const crlPem = await this.#publishCrl(db, now);
+      return { revoked: out, crlPem };
     });
-    const crlPem = await this.issueCrl({ now });
-    return { revoked, crlPem };
+    return revoked;
   }
 
   /** Issues a fresh CRL (thisUpdate now, nextUpdate now + crlValidityHours, next CRL number) and writes crl.pem. */
   async issueCrl(opts: { now?: Date } = {}): Promise<string> {
-    const key = this.#requireKey();
+    this.#requireKey();
     const now = opts.now ?? new Date();
-    return withLock(this.dir, async () => {
-      const db = await this.#readDb();
-      db.crlNumber += 1;
-      const alg = this.config.algorithm;
-      const caSki = this.certificate.parsed.getExtension(x509.SubjectKeyIdentifierExtension);
-      const crl = await x509.X509CrlGenerator.create({
-        issuer: this.certificate.parsed.subjectName,
-        thisUpdate: now,
-        nextUpdate: new Date(now.getTime() + this.config.crlValidityHours * 3_600_000),
-        signingAlgorithm: webAlgorithm(alg).signParams as Parameters<typeof x509.X509CrlGenerator.create>[0]['signingAlgorithm'],
-        signingKey: (await toWebPrivateKey(key, alg)) as unknown as Parameters<typeof x509.X509CrlGenerator.create>[0]['signingKey'],
-        entries: db.certificates
-          .filter((r) => r.revoked)
-          .map((r) => ({ serialNumber: r.serial, revocationDate: new Date(r.revoked!.at), reason: REASON_CODE[r.revoked!.reason] })),
-        extensions: [
-          ...(caSki ? [new x509.AuthorityKeyIdentifierExtension(caSki.keyId)] : []),
-          new x509.Extension(OID_CRL_NUMBER, false, derInteger(BigInt(db.crlNumber))),
-        ],
-      });
-      const pem = toPem(new Uint8Array(crl.rawData), 'X509 CRL');
-      await writeFileAtomic(join(this.dir, FILES.crl), pem, PUBLIC_MODE);
-      await this.#writeDb(db);
-      return pem;
-    });
+    return withLock(this.dir, async () => this.#publishCrl(await this.#readDb(), now));
+  }
+
+  /** With the lock held: signs the CRL for `db` with the next number, writes crl.pem, then db.json. */
+  async #publishCrl(db: CaDb, now: Date): Promise<string> {
+    const key = this.#requireKey();
+    db.crlNumber += 1;
+    const pem = await buildCrl(this.certificate.parsed, key, this.config, db, db.crlNumber, now);
+    await writeFileAtomic(join(this.dir, FILES.crl), pem, PUBLIC_MODE);
+    await this.#writeDb(db);
+    return pem;
   }
 
   /** The current CRL (PEM). */

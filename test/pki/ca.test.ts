@@ -115,6 +115,14 @@ describe('enrollment', () => {
     expect(await code(ca.sign('not a csr'))).toBe('ERR_PKI_BAD_CSR');
   });
 
+  it('rejects a CSR claiming an identity key whose private half the requester does not hold', async () => {
+    const victim = generateMemberKeys();
+    const mine = generateMemberKeys();
+    // Properly signed by the requester's TLS key, but the identity proof is made with another key.
+    const forged = await buildCsr({ federation: 'fed1', role: 'node', id: 'thief' }, { ...mine, identityPublicKey: victim.identityPublicKey, wireguardPublicKey: mine.wireguard.publicKey });
+    expect(await code(ca.sign(forged))).toBe('ERR_PKI_BAD_SIGNATURE');
+  });
+
   it('rejects a wrong role, wrong id, wrong federation and duplicate identity, leaving no files', async () => {
     const before = (await readdir(join(sub, 'ca', 'certs'))).length;
     const r = await createMemberRequest({ federation: 'fed1', role: 'researcher', id: 'alice' });

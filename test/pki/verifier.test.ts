@@ -93,6 +93,11 @@ describe('PeerVerifier', () => {
     });
     await expect(v.loadCrl(new Uint8Array(forged.rawData))).rejects.toMatchObject({ code: 'ERR_PKI_BAD_CRL' });
     expect(code(() => v.verify(m.certPem))).toBe('ERR_PKI_REVOKED');
+    // A corrupted CRL file is refused on reload; the CRL in force stays.
+    await writeFile(crlFile, '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n');
+    await expect(v.refresh()).rejects.toMatchObject({ code: 'ERR_PKI_BAD_CRL' });
+    expect(code(() => v.verify(m.certPem))).toBe('ERR_PKI_REVOKED');
+    expect(v.crl?.revoked.has(m.record.serial)).toBe(true);
   });
 
   it('fails closed without a CRL or with a stale one', async () => {
