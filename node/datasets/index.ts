@@ -5,7 +5,7 @@
  */
 export { parseCsv, MAX_CSV_BYTES, MAX_COLUMNS } from './csv.ts';
 export type { CsvTable } from './csv.ts';
-export { parseTabular, datasetToCsv, selectRows, concatDatasets, classCounts, MAX_REPORTED_ISSUES, MISSING_MARKERS } from './schema.ts';
+export { parseTabular, datasetToCsv, alignFeatures, selectRows, concatDatasets, classCounts, MAX_REPORTED_ISSUES, MISSING_MARKERS } from './schema.ts';
 export type { TabularDataset, TargetMapping, ParseTabularOptions } from './schema.ts';
 export { shuffleInPlace, permutation, trainTestSplit, labelSkewSplit } from './split.ts';
 export type { LabelSkewOptions } from './split.ts';

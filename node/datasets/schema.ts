@@ -192,3 +192,18 @@ export function datasetToCsv(ds: TabularDataset): string {
   }
   return lines.join('\n') + '\n';
 }
+
+/**
+ * The dataset with exactly the columns `names`, in that order (e.g. a plan's expected feature
+ * order). Throws `ERR_DATASET_SCHEMA` naming the columns the dataset lacks.
+ */
+export function alignFeatures(ds: TabularDataset, names: readonly string[]): TabularDataset {
+  const idx = names.map((n) => ds.featureNames.indexOf(n));
+  const missing = names.filter((_, k) => idx[k]! < 0);
+  if (missing.length > 0) throw new DatasetError('ERR_DATASET_SCHEMA', `dataset lacks column(s) ${missing.map((m) => `'${m}'`).join(', ')}`, { missing, issues: [] });
+  const F = ds.features;
+  const G = names.length;
+  const x = new Float64Array(ds.rows * G);
+  for (let r = 0; r < ds.rows; r++) for (let k = 0; k < G; k++) x[r * G + k] = ds.x[r * F + idx[k]!]!;
+  return { ...ds, featureNames: [...names], features: G, x };
+}

@@ -12,7 +12,7 @@ import { assertInt, assertNumber } from '../../common/validate.ts';
 import type { RandomSource } from '../../crypto/random.ts';
 import type { TabularDataset } from '../datasets/index.ts';
 import { permutation } from '../datasets/index.ts';
-import { PLAN_IO, type TrainingPlan } from '../../researcher/plans/index.ts';
+import { PLAN_IO, planFeatureNames, type TrainingPlan } from '../../researcher/plans/index.ts';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import { TrainingError } from './errors.ts';
 import { defaultSessionCache, type PlanSessionCache } from './sessions.ts';
@@ -87,6 +87,10 @@ export interface TrainLocalResult {
 }
 
 function checkInputs(plan: TrainingPlan, ds: TabularDataset, params: Float32Array | Float64Array): void {
+  const names = planFeatureNames(plan);
+  if (names !== undefined && (names.length !== ds.featureNames.length || names.some((n, i) => n !== ds.featureNames[i]))) {
+    throw new TrainingError('ERR_TRAIN_INPUT', 'dataset columns differ from the plan\'s featureNames (use alignFeatures to reorder)', { expected: names.length, actual: ds.featureNames.length });
+  }
   if (ds.features !== plan.features) throw new TrainingError('ERR_TRAIN_INPUT', `dataset has ${ds.features} features, plan expects ${plan.features}`, { expected: plan.features, actual: ds.features });
   if (ds.rows < 1) throw new TrainingError('ERR_TRAIN_INPUT', 'dataset is empty');
   if (params.length !== plan.parameterCount) throw new TrainingError('ERR_TRAIN_INPUT', `parameter vector has ${params.length} elements, plan has ${plan.parameterCount}`, { expected: plan.parameterCount, actual: params.length });
@@ -243,6 +247,27 @@ export interface EvaluateResult {
   readonly samples: number;
   /** Confusion counts with class 1 as positive. */
   readonly confusion: { readonly tp: number; readonly fp: number; readonly tn: number; readonly fn: number };
+  /** Area under the ROC curve (ties count half); null when the rows hold only one class. */
+  readonly auc: number | null;
+}
+
+/** ROC AUC by the rank-sum (Mann–Whitney) statistic with average ranks for ties. */
+function rocAuc(prob: Float64Array, y: ArrayLike<number>): number | null {
+  const n = prob.length;
+  let pos = 0;
+  for (let i = 0; i < n; i++) pos += y[i] === 1 ? 1 : 0;
+  const neg = n - pos;
+  if (pos === 0 || neg === 0) return null;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => prob[a]! - prob[b]!);
+  let rankSumPos = 0;
+  for (let i = 0; i < n;) {
+    let j = i;
+    while (j + 1 < n && prob[order[j + 1]!] === prob[order[i]!]) j++;
+    const avgRank = (i + j) / 2 + 1;
+    for (let k = i; k <= j; k++) if (y[order[k]!] === 1) rankSumPos += avgRank;
+    i = j + 1;
+  }
+  return (rankSumPos - (pos * (pos + 1)) / 2) / (pos * neg);
 }
 
 /** Runs the inference graph over `dataset` (in chunks of 4096 rows) and scores it. */
@@ -256,6 +281,7 @@ export async function evaluate(input: EvaluateInput): Promise<EvaluateResult> {
   const p32 = new Tensor('float32', Float32Array.from(params), [plan.parameterCount]);
   const CH = 4096;
   let tp = 0, fp = 0, tn = 0, fn = 0, lossSum = 0;
+  const probs = new Float64Array(ds.rows);
   for (let from = 0; from < ds.rows; from += CH) {
     const to = Math.min(ds.rows, from + CH);
     const x = Float32Array.from(ds.x.subarray(from * F, to * F));
@@ -266,6 +292,7 @@ export async function evaluate(input: EvaluateInput): Promise<EvaluateResult> {
       const p = prob[i]!;
       if (!Number.isFinite(p)) throw new TrainingError('ERR_TRAIN_DIVERGED', 'inference produced a non-finite probability');
       const y = ds.y[from + i]!;
+      probs[from + i] = p;
       const pred = p >= threshold ? 1 : 0;
       if (pred === 1 && y === 1) tp++;
       else if (pred === 1) fp++;
@@ -275,7 +302,7 @@ export async function evaluate(input: EvaluateInput): Promise<EvaluateResult> {
       lossSum -= y === 1 ? Math.log(pc) : Math.log(1 - pc);
     }
   }
-  return { accuracy: (tp + tn) / ds.rows, loss: lossSum / ds.rows, samples: ds.rows, confusion: { tp, fp, tn, fn } };
+  return { accuracy: (tp + tn) / ds.rows, loss: lossSum / ds.rows, samples: ds.rows, confusion: { tp, fp, tn, fn }, auc: rocAuc(probs, ds.y) };
 }
 
 /** `params + scale · delta` as float32 (applying an aggregated update to the global model). */

@@ -18,6 +18,8 @@ import { PLAN_CONTRACT_VERSION, PLAN_IO, type TrainingPlan } from './contract.ts
 
 /** Largest feature count a builder accepts. */
 export const MAX_FEATURES = 4096;
+/** Longest JSON form of `featureNames` a plan's metadata can carry (the bundle's metadata value limit). */
+export const MAX_FEATURE_NAMES_CHARS = 1024;
 /** Largest hidden width of {@link mlpPlan}. */
 export const MAX_HIDDEN = 1024;
 
@@ -27,6 +29,8 @@ export interface LogisticRegressionOptions {
   readonly features: number;
   /** Plan name shown to data managers (default `logreg-<F>`). */
   readonly name?: string;
+  /** Expected column names in order (recorded in the metadata; nodes check their data against it). */
+  readonly featureNames?: readonly string[];
 }
 
 /** Options of {@link mlpPlan}. */
@@ -41,6 +45,19 @@ export interface MlpOptions {
   readonly rng?: RandomSource;
   /** Plan name shown to data managers (default `mlp-<F>x<H>`). */
   readonly name?: string;
+  /** Expected column names in order (recorded in the metadata; nodes check their data against it). */
+  readonly featureNames?: readonly string[];
+}
+
+/** The `featureNames` metadata entry (JSON array of the names), checked against the feature count. */
+function featureNamesMetadata(names: readonly string[] | undefined, F: number): { featureNames?: string } {
+  if (names === undefined) return {};
+  if (!Array.isArray(names) || names.length !== F || names.some((n) => typeof n !== 'string' || n.length === 0)) {
+    throw new InvalidArgumentError('featureNames', `expected ${F} non-empty names`);
+  }
+  const json = JSON.stringify(names);
+  if (json.length > MAX_FEATURE_NAMES_CHARS) throw new InvalidArgumentError('featureNames', `names take ${json.length} characters as JSON, above ${MAX_FEATURE_NAMES_CHARS}`);
+  return { featureNames: json };
 }
 
 function ioSpecs(features: number, parameterCount: number): { step: { inputs: OnnxValueInfo[]; outputs: OnnxValueInfo[] }; infer: { inputs: OnnxValueInfo[]; outputs: OnnxValueInfo[] } } {
@@ -103,7 +120,7 @@ export function logisticRegressionPlan(opts: LogisticRegressionOptions): Trainin
   const inf = new GraphBuilder();
   inf.op('Sigmoid', [forward(inf)], undefined, PLAN_IO.prob);
 
-  const metadata = { contract: PLAN_CONTRACT_VERSION, model: 'logistic-regression', features: F, parameterLayout: 'w[F],b', loss: 'mean-bce' };
+  const metadata = { contract: PLAN_CONTRACT_VERSION, model: 'logistic-regression', features: F, parameterLayout: 'w[F],b', loss: 'mean-bce', ...featureNamesMetadata(opts.featureNames, F) };
   return {
     name,
     kind: 'logreg',
@@ -184,7 +201,7 @@ export function mlpPlan(opts: MlpOptions): TrainingPlan {
   const lim2 = Math.sqrt(6 / (H + 1));
   for (let i = 0; i < H; i++) init[oW2 + i] = (2 * u[F * H + i]! - 1) * lim2;
 
-  const metadata = { contract: PLAN_CONTRACT_VERSION, model: 'mlp', features: F, hidden: H, activation, parameterLayout: 'W1[F,H],b1[H],w2[H],b2', loss: 'mean-bce', init: 'glorot-uniform' };
+  const metadata = { contract: PLAN_CONTRACT_VERSION, model: 'mlp', features: F, hidden: H, activation, parameterLayout: 'W1[F,H],b1[H],w2[H],b2', loss: 'mean-bce', init: 'glorot-uniform', ...featureNamesMetadata(opts.featureNames, F) };
   return {
     name,
     kind: 'mlp',

@@ -325,3 +325,23 @@ export async function customPlan(input: CustomPlanInput, tuning: SessionTuning =
   await validatePlan(plan, tuning);
   return plan;
 }
+
+/**
+ * The column names a plan expects, in order, from its `featureNames` metadata (a JSON array of
+ * strings), or undefined when the plan does not say. Throws `ERR_PLAN_BUNDLE` if the entry is
+ * malformed or its length differs from `features`.
+ */
+export function planFeatureNames(plan: TrainingPlan): string[] | undefined {
+  const v = plan.metadata['featureNames'];
+  if (v === undefined) return undefined;
+  let names: unknown;
+  try {
+    names = typeof v === 'string' ? JSON.parse(v) : undefined;
+  } catch {
+    names = undefined;
+  }
+  if (!Array.isArray(names) || names.length !== plan.features || names.some((n) => typeof n !== 'string')) {
+    throw new PlanError('ERR_PLAN_BUNDLE', `metadata.featureNames must be a JSON array of ${plan.features} strings`);
+  }
+  return names as string[];
+}

@@ -11,11 +11,11 @@
  * 3. node, per round: `plan = planFromBundle(store.requireApproved(hash))`, then
  *    `trainLocal` / `evaluate` from node/training (which cache onnxruntime sessions by hash).
  */
-export { logisticRegressionPlan, mlpPlan, MAX_FEATURES, MAX_HIDDEN } from './builders.ts';
+export { logisticRegressionPlan, mlpPlan, MAX_FEATURES, MAX_HIDDEN, MAX_FEATURE_NAMES_CHARS } from './builders.ts';
 export type { LogisticRegressionOptions, MlpOptions } from './builders.ts';
 export {
   PLAN_CONTRACT_VERSION, PLAN_IO, PLAN_GRAPH_IO, PLAN_SECTIONS, MAX_GRAPH_BYTES, MAX_PARAMETERS,
-  planToBundle, planFromBundle, encodePlan, decodePlan, hashPlan, validatePlanGraph, validatePlan, customPlan, assertGraphSafe,
+  planToBundle, planFromBundle, encodePlan, decodePlan, hashPlan, validatePlanGraph, validatePlan, customPlan, assertGraphSafe, planFeatureNames,
 } from './contract.ts';
 export type { TrainingPlan, PlanGraphRole, PlanGraphInfo, ValidatePlanGraphOptions, CustomPlanInput } from './contract.ts';
 export { PlanError } from './errors.ts';

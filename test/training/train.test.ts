@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { labelSkewSplit, selectRows, type TabularDataset } from '../../node/datasets/index.ts';
+import { alignFeatures, labelSkewSplit, selectRows, type TabularDataset } from '../../node/datasets/index.ts';
 import {
   PlanSessionCache, applyUpdate, evaluate, trainCentralBaseline, trainLocal, type DpStepHook,
 } from '../../node/training/index.ts';
-import { GraphBuilder, encodeOnnxModel, logisticRegressionPlan, mlpPlan, type TrainingPlan } from '../../researcher/plans/index.ts';
+import { GraphBuilder, encodeOnnxModel, logisticRegressionPlan, mlpPlan, planFeatureNames, type TrainingPlan } from '../../researcher/plans/index.ts';
 import { refPerSampleGrads, type RefModel } from '../plans/reference.ts';
 import { gaussianDpHook, seed, wdbcSplit } from './helpers.ts';
 
@@ -23,6 +23,35 @@ describe('central training on wdbc (same onnxruntime path as the nodes)', () => 
     const c = r.test.confusion;
     expect(c.tp + c.fp + c.tn + c.fn).toBe(test.rows);
     expect(r.trainLoss).toBeLessThan(0.15);
+    expect(r.test.auc).toBeGreaterThan(0.98);
+  });
+
+  it('evaluate: AUC matches a pairwise count, null for one class; featureNames in the plan are enforced', async () => {
+    const small = selectRows(test, Array.from({ length: 30 }, (_, i) => i));
+    const params = Float32Array.from({ length: 31 }, (_, i) => (i % 3) - 1);
+    const ev = await evaluate({ plan: logreg, dataset: small, params, sessions });
+    // Reference: fraction of (positive, negative) pairs ranked correctly, ties half, from the float64 logits.
+    const z = Array.from({ length: 30 }, (_, r) => small.x.subarray(r * 30, r * 30 + 30).reduce((a, v, j) => a + v * params[j]!, params[30]!));
+    let good = 0, pairs = 0;
+    for (let a = 0; a < 30; a++) for (let b = 0; b < 30; b++) {
+      if (small.y[a] !== 1 || small.y[b] !== 0) continue;
+      pairs++;
+      good += z[a]! > z[b]! ? 1 : z[a] === z[b] ? 0.5 : 0;
+    }
+    expect(ev.auc).toBeCloseTo(good / pairs, 2);
+    const onlyNeg = selectRows(test, Array.from({ length: test.rows }, (_, i) => i).filter((i) => test.y[i] === 0));
+    expect((await evaluate({ plan: logreg, dataset: onlyNeg, params, sessions })).auc).toBeNull();
+
+    const named = logisticRegressionPlan({ features: 30, featureNames: train.featureNames });
+    expect(planFeatureNames(named)).toEqual(train.featureNames);
+    const shuffled = [...train.featureNames].reverse();
+    const reordered = alignFeatures(train, shuffled);
+    await expect(trainLocal({ plan: named, dataset: reordered, trainingArgs: { learningRate: 0.1, epochs: 1, batchSize: 64 }, rng: seed(1), sessions })).rejects.toMatchObject({ code: 'ERR_TRAIN_INPUT' });
+    const aligned = alignFeatures(reordered, train.featureNames);
+    expect(Array.from(aligned.x)).toEqual(Array.from(train.x));
+    await trainLocal({ plan: named, dataset: aligned, trainingArgs: { learningRate: 0.1, epochs: 1, batchSize: 64 }, rng: seed(1), sessions });
+    expect(() => alignFeatures(train, ['radius_mean', 'nope'])).toThrow(expect.objectContaining({ code: 'ERR_DATASET_SCHEMA', details: expect.objectContaining({ missing: ['nope'] }) }));
+    expect(() => logisticRegressionPlan({ features: 2, featureNames: ['a'] })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
   });
 
   it('the MLP trains: loss falls well below its start and test accuracy ≥ 93%', async () => {
