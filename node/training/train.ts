@@ -70,19 +70,23 @@ export interface TrainLocalInput {
   readonly sessions?: PlanSessionCache;
 }
 
-/** Result of {@link trainLocal}. */
+/**
+ * Result of {@link trainLocal}. Only `update` is covered by DP (when a hook is given); `loss`,
+ * `samples` and `examplesSeen` are computed from the raw data without noise, so a node must not
+ * release them beyond what its policy accepts (the row count is the usual FedAvg weight).
+ */
 export interface TrainLocalResult {
   /** `newParams − params` in float64: what the node contributes to aggregation. */
   readonly update: Float64Array;
   /** Parameters after training. */
   readonly params: Float32Array;
-  /** Row-weighted mean training loss over the last epoch. */
+  /** Row-weighted mean training loss over the last epoch (not privatized). */
   readonly loss: number;
-  /** Number of local training rows (the FedAvg weight). */
+  /** Number of local training rows (the FedAvg weight; not privatized). */
   readonly samples: number;
-  /** Optimizer steps taken. */
+  /** Optimizer steps taken (with Poisson sampling, what the accountant composes over). */
   readonly steps: number;
-  /** Total rows processed over all steps. */
+  /** Total rows processed over all steps (not privatized: reveals Poisson batch sizes). */
   readonly examplesSeen: number;
 }
 
