@@ -1,8 +1,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { planMesh, parseConfig, renderConfig, parseDump, parseRange, wgSetArgs, verifyRoster, meshUp, meshStatus, type CertificateAuthority, type MeshError } from '../../pki/index.ts';
+import { planMesh, parseConfig, renderConfig, parseDump, parseRange, wgSetArgs, verifyRoster, meshUp, meshStatus, wireguardGenerateKey, type CertificateAuthority, type MeshError } from '../../pki/index.ts';
 import { enroll, tempDir, testCa } from '../pki/helpers.ts';
 
 let dir: string;
@@ -111,6 +111,12 @@ describe('wg plumbing', () => {
     expect(await code(meshUp(c, join(dir, 'no-such.key'), 'fstnope0'))).toBe('ERR_MESH_NOT_FOUND');
     expect(await code(meshUp(c, join(dir, 'no-such.key'), 'this-name-is-too-long'))).toBe('ERR_MESH_BAD_CONFIG');
     const haveIp = await execa('ip', ['-V'], { reject: false }).then((r) => r.exitCode === 0, () => false);
-    if (haveIp) expect(await code(meshStatus('fstnope0'))).toBe('ERR_MESH_NOT_FOUND');
+    if (haveIp) {
+      expect(await code(meshStatus('fstnope0'))).toBe('ERR_MESH_NOT_FOUND');
+      // An existing interface is never taken over (checked before anything is created).
+      const keyFile = join(dir, 'wg.key');
+      await writeFile(keyFile, wireguardGenerateKey() + '\n', { mode: 0o600 });
+      expect(await code(meshUp(c, keyFile, 'lo'))).toBe('ERR_MESH_INTERFACE_EXISTS');
+    }
   });
 });
