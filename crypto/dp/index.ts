@@ -1,0 +1,37 @@
+/**
+ * Differential privacy engine: exact RDP and tight PLD accounting, calibration, secure discrete
+ * Gaussian samplers, clipping, DP-SGD and the local / distributed / central mechanisms.
+ * Pure functions, no I/O (the durable budget ledger lives in node/ledger).
+ */
+export * from './errors.ts';
+export {
+  DEFAULT_RDP_ORDERS,
+  assertDelta,
+  assertNoiseMultiplier,
+  assertOrders,
+  assertSamplingRate,
+  deltaFromRdp,
+  epsilonFromRdp,
+  rdpCurve,
+  rdpPoissonGaussian,
+  type RdpConversion,
+  type RdpConversionResult,
+} from './rdp.ts';
+export {
+  assertEvent,
+  calibrateNoiseMultiplier,
+  composeRdp,
+  computeDelta,
+  computeEpsilon,
+  ddgTau,
+  rdpDistributedDiscreteGaussian,
+  type AccountantKind,
+  type AccountingOptions,
+  type CalibrationInput,
+  type CalibrationResult,
+  type DistributedDiscreteGaussianEvent,
+  type DpEvent,
+  type EpsilonResult,
+  type PoissonGaussianEvent,
+} from './accountant.ts';
+export { pldEpsilonForEvents, subsampledGaussianPlds, type DiscretePld } from './pld.ts';
