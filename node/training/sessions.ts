@@ -18,7 +18,11 @@ export interface PlanSessions {
 export interface PlanSessionCacheOptions {
   /** onnxruntime intra-op threads per session (default 1; inter-op threads are always 1). */
   readonly intraOpNumThreads?: number;
-  /** Plans kept loaded at once; the least recently used is released beyond this (default 8). */
+  /**
+   * Plans kept loaded at once; the least recently used is released beyond this (default 8).
+   * Size it above the number of plans trained concurrently: an evicted plan's sessions are
+   * released even if a run on them is still in flight.
+   */
   readonly maxPlans?: number;
 }
 

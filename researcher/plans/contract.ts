@@ -204,8 +204,8 @@ function contractError(message: string, details?: Record<string, unknown>): Plan
 /**
  * Checks ONNX bytes against the plan contract: size limit, static safety ({@link assertGraphSafe}),
  * then, loaded in onnxruntime, loadability, exact input names, presence of the output names, float32 element types,
- * ranks and fixed dimensions, then a probe run on a batch of two zero rows that must produce
- * finite outputs of the contract shapes. Throws {@link PlanError} (`ERR_PLAN_TOO_LARGE`,
+ * ranks and fixed dimensions, then probe runs on batches of one and three zero rows that must
+ * produce finite outputs of exactly the contract shapes. Throws {@link PlanError} (`ERR_PLAN_TOO_LARGE`,
  * `ERR_PLAN_UNSAFE`, `ERR_PLAN_GRAPH_INVALID`, `ERR_PLAN_CONTRACT`).
  */
 export async function validatePlanGraph(bytes: Uint8Array, options: ValidatePlanGraphOptions = {}): Promise<PlanGraphInfo> {
@@ -259,27 +259,34 @@ export async function validatePlanGraph(bytes: Uint8Array, options: ValidatePlan
     const P = dims.P;
     if (F === undefined || P === undefined) throw contractError('cannot tell F and P: declare fixed dimensions for x and params or pass them in the options');
 
-    // Probe: two zero rows must give finite outputs of the contract shapes.
-    const B = 2;
-    const feeds: Record<string, ort.Tensor> = { params: f32Tensor(new Float32Array(P), [P]), x: f32Tensor(new Float32Array(B * F), [B, F]) };
-    if (role === 'step') {
-      feeds['y'] = f32Tensor(Float32Array.of(0, 1), [B]);
-      feeds['lr'] = f32Tensor(Float32Array.of(0.1), []);
-    }
-    let out: ort.InferenceSession.OnnxValueMapType;
-    try {
-      out = await session.run(feeds, [...want.outputs]);
-    } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
-      throw contractError(`probe run of the ${role} graph failed: ${msg.slice(0, 300)}`);
-    }
-    const expectSize: Record<string, number> = { per_sample_grads: B * P, loss: 1, new_params: P, prob: B };
-    for (const n of want.outputs) {
-      const t = out[n] as ort.Tensor | undefined;
-      if (t === undefined || t.type !== 'float32') throw contractError(`probe: ${n} is not a float32 tensor`);
-      if (t.size !== expectSize[n]) throw contractError(`probe: ${n} has ${t.size} elements, expected ${expectSize[n]}`, { tensor: n, actual: t.size, expected: expectSize[n] });
-      const d = t.data as Float32Array;
-      for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) throw contractError(`probe: ${n} is not finite`, { tensor: n });
+    // Probes: batches of 1 and 3 rows (so a hard-coded batch size fails) must give finite
+    // outputs of the contract shapes.
+    for (const B of [1, 3]) {
+      const feeds: Record<string, ort.Tensor> = { params: f32Tensor(new Float32Array(P), [P]), x: f32Tensor(new Float32Array(B * F), [B, F]) };
+      if (role === 'step') {
+        feeds['y'] = f32Tensor(Float32Array.from({ length: B }, (_, i) => i % 2), [B]);
+        feeds['lr'] = f32Tensor(Float32Array.of(0.1), []);
+      }
+      let out: ort.InferenceSession.OnnxValueMapType;
+      try {
+        out = await session.run(feeds, [...want.outputs]);
+      } catch (e) {
+        const msg = e instanceof Error ? e.message : String(e);
+        throw contractError(`probe run of the ${role} graph with ${B} row(s) failed: ${msg.slice(0, 300)}`, { batch: B });
+      }
+      const expectDims: Record<string, readonly number[]> = { per_sample_grads: [B, P], loss: [], new_params: [P], prob: [B] };
+      for (const n of want.outputs) {
+        const t = out[n] as ort.Tensor | undefined;
+        if (t === undefined || t.type !== 'float32') throw contractError(`probe: ${n} is not a float32 tensor`);
+        const dims = expectDims[n]!;
+        // A one-element [1] loss is tolerated as a scalar; everything else must match exactly.
+        const ok = t.dims.length === dims.length && t.dims.every((d, i) => d === dims[i]);
+        if (!ok && !(n === 'loss' && t.size === 1)) {
+          throw contractError(`probe with ${B} row(s): ${n} has shape [${t.dims.join(', ')}], expected [${dims.join(', ')}]`, { tensor: n, batch: B, actual: [...t.dims], expected: [...dims] });
+        }
+        const d = t.data as Float32Array;
+        for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) throw contractError(`probe: ${n} is not finite`, { tensor: n });
+      }
     }
     return { role, inputs, outputs, features: F, parameterCount: P };
   } finally {

@@ -21,7 +21,7 @@ async function code(p: Promise<unknown>): Promise<string> {
 }
 
 /** A hand-written linear step graph in the contract's shape, with optional omissions. */
-function linearStepGraph(F: number, opts: { dropOutput?: string; renameInput?: string; badGradShape?: boolean } = {}): Uint8Array {
+function linearStepGraph(F: number, opts: { dropOutput?: string; renameInput?: string; badGradShape?: boolean; fixedBatch?: number } = {}): Uint8Array {
   const P = F + 1;
   const g = new GraphBuilder();
   const w = g.op('Slice', ['params', g.i64([0]), g.i64([F]), g.i64([0])]);
@@ -32,7 +32,8 @@ function linearStepGraph(F: number, opts: { dropOutput?: string; renameInput?: s
   const gw = g.op('Mul', [r, xName]);
   const rows = g.op('Concat', [gw, r], { axis: { int: 1 } });
   // The faulty variant emits only the weight gradients ([B, F] instead of [B, P]).
-  g.op('Identity', [opts.badGradShape ? gw : rows], undefined, 'per_sample_grads');
+  const emitted = opts.fixedBatch === undefined ? rows : g.op('Reshape', [rows, g.i64([opts.fixedBatch, P])]);
+  g.op('Identity', [opts.badGradShape ? gw : emitted], undefined, 'per_sample_grads');
   g.op('ReduceMean', [g.op('Mul', [z, z])], { keepdims: { int: 0 } }, 'loss');
   const mean = g.op('ReduceMean', [rows], { axes: { ints: [0] }, keepdims: { int: 0 } });
   g.op('Sub', ['params', g.op('Mul', ['lr', mean])], undefined, 'new_params');
@@ -152,6 +153,8 @@ describe('validatePlanGraph', () => {
     expect(await code(validatePlanGraph(linearStepGraph(3), { role: 'inference' }))).toBe('ERR_PLAN_CONTRACT');
     // per_sample_grads of [B, F] instead of [B, P]: caught by the probe run.
     expect(await code(validatePlanGraph(linearStepGraph(3, { badGradShape: true })))).toBe('ERR_PLAN_CONTRACT');
+    // A batch size baked into the graph (Reshape to [2, P]) fails the 1- and 3-row probes.
+    expect(await code(validatePlanGraph(linearStepGraph(3, { fixedBatch: 2 })))).toBe('ERR_PLAN_CONTRACT');
     // The graph declares P = 4; a caller expecting 5 is told.
     expect(await code(validatePlanGraph(linearStepGraph(3), { parameterCount: 5 }))).toBe('ERR_PLAN_CONTRACT');
   });
