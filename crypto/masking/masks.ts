@@ -11,6 +11,8 @@
  * the equality with `expandMask` directly.
  */
 import { createCipheriv } from 'node:crypto';
+import { InvalidArgumentError } from '../../common/errors.ts';
+import { assertBytes, assertInt, describe } from '../../common/validate.ts';
 import { endianness } from 'node:os';
 import type { TupleItem } from '../bytes.ts';
 import { deriveKey } from '../hkdf.ts';
@@ -52,6 +54,13 @@ function nextWords(c: Cipheriv, zeros: Buffer, words: number): Uint32Array {
  * block arithmetic runs in the WebAssembly SIMD kernel of simd.ts when available).
  */
 export function combineMasks(acc: Uint32Array, specs: readonly MaskSpec[]): void {
+  if (!(acc instanceof Uint32Array)) throw new InvalidArgumentError('acc', `expected Uint32Array, got ${describe(acc)}`);
+  if (!Array.isArray(specs)) throw new InvalidArgumentError('specs', 'expected an array');
+  for (const [i, s] of specs.entries()) {
+    assertBytes(`specs[${i}].seed`, s?.seed, 32);
+    if (!Array.isArray(s.domain)) throw new InvalidArgumentError(`specs[${i}].domain`, 'expected an array of tuple items');
+    if (typeof s.negate !== 'boolean') throw new InvalidArgumentError(`specs[${i}].negate`, 'expected a boolean');
+  }
   if (specs.length === 0) return;
   const ciphers = specs.map((s) => maskCipher(s.seed, s.domain));
   const zeros = Buffer.alloc(MASK_BLOCK_WORDS * 4);
@@ -69,6 +78,9 @@ export function combineMasks(acc: Uint32Array, specs: readonly MaskSpec[]): void
  * streams of `words` words each with AES-256-CTR in the same blocks (benchmark bound).
  */
 export function expandKeystreamOnly(masks: number, words: number, key: Uint8Array): void {
+  assertInt('masks', masks, 0, 1 << 20);
+  assertInt('words', words, 0, 2 ** 29);
+  assertBytes('key', key, 32);
   const zeros = Buffer.alloc(MASK_BLOCK_WORDS * 4);
   const ciphers = Array.from({ length: masks }, () => createCipheriv('aes-256-ctr', key, new Uint8Array(16)));
   for (let start = 0; start < words; start += MASK_BLOCK_WORDS) {
@@ -108,6 +120,8 @@ export const addWords = addWordsInto;
 
 /** Reduces every word mod 2^bits in place. */
 export function reduceWords(acc: Uint32Array, bits: number): void {
+  if (!(acc instanceof Uint32Array)) throw new InvalidArgumentError('acc', `expected Uint32Array, got ${describe(acc)}`);
+  assertInt('bits', bits, 1, 32);
   if (bits >= 32) return;
   const m = (2 ** bits - 1) >>> 0;
   const n = acc.length;

@@ -8,6 +8,8 @@
  * than a JavaScript loop, which V8 does not vectorise.
  */
 import { endianness } from 'node:os';
+import { InvalidArgumentError } from '../../common/errors.ts';
+import { assertInt, describe } from '../../common/validate.ts';
 
 /** Words per scratch block (256 KiB). */
 export const SIMD_BLOCK_WORDS = 1 << 16;
@@ -118,15 +120,28 @@ function jsSub(acc: Uint32Array, v: Uint32Array): void {
  * Every source must have `block.length` words.
  */
 export function applyToBlock(block: Uint32Array, sources: Iterable<{ readonly words: Uint32Array; readonly negate: boolean }>): void {
+  if (!(block instanceof Uint32Array)) throw new InvalidArgumentError('block', `expected Uint32Array, got ${describe(block)}`);
+  assertInt('block.length', block.length, 0, SIMD_BLOCK_WORDS);
+  const check = (s: { readonly words: Uint32Array }, i: number): void => {
+    if (!(s.words instanceof Uint32Array) || s.words.length !== block.length) {
+      throw new InvalidArgumentError(`sources[${i}].words`, `expected a Uint32Array of ${block.length} words`);
+    }
+  };
   if (kernel === undefined || block.length < 64) {
-    for (const s of sources) (s.negate ? jsSub : jsAdd)(block, s.words);
+    let i = 0;
+    for (const s of sources) {
+      check(s, i++);
+      (s.negate ? jsSub : jsAdd)(block, s.words);
+    }
     return;
   }
   const n = block.length;
   const bytes = Math.ceil(n / 4) * 16;
   const w = kernel.words;
   w.set(block, 0);
+  let i = 0;
   for (const s of sources) {
+    check(s, i++);
     w.set(s.words, SIMD_BLOCK_WORDS);
     (s.negate ? kernel.sub : kernel.add)(0, BLOCK_BYTES, bytes);
   }
@@ -135,6 +150,10 @@ export function applyToBlock(block: Uint32Array, sources: Iterable<{ readonly wo
 
 /** acc[offset + i] += v[i] mod 2^32 for all i, in place (blockwise through the kernel). */
 export function addWordsInto(acc: Uint32Array, v: Uint32Array, offset = 0): void {
+  if (!(acc instanceof Uint32Array)) throw new InvalidArgumentError('acc', `expected Uint32Array, got ${describe(acc)}`);
+  if (!(v instanceof Uint32Array)) throw new InvalidArgumentError('v', `expected Uint32Array, got ${describe(v)}`);
+  if (v.length > acc.length) throw new InvalidArgumentError('v', `has ${v.length} words, more than the accumulator's ${acc.length}`);
+  assertInt('offset', offset, 0, acc.length - v.length);
   for (let s = 0; s < v.length; s += SIMD_BLOCK_WORDS) {
     const len = Math.min(SIMD_BLOCK_WORDS, v.length - s);
     applyToBlock(acc.subarray(offset + s, offset + s + len), [{ words: v.subarray(s, s + len), negate: false }]);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { expandMask } from '../../crypto/prg.ts';
+import { InvalidArgumentError } from '../../common/errors.ts';
 import { combineMasks, MASK_BLOCK_WORDS, reduceWords } from '../../crypto/masking/masks.ts';
 import { addWordsInto, applyToBlock, SIMD_BLOCK_WORDS } from '../../crypto/masking/simd.ts';
 
@@ -53,5 +54,25 @@ describe('mask arithmetic', () => {
     expect(acc[3]).toBe(0);
     expect(acc[3 + SIMD_BLOCK_WORDS + 4]).toBe(SIMD_BLOCK_WORDS + 4);
     expect(acc[3 + SIMD_BLOCK_WORDS + 5]).toBe(0xffffffff);
+  });
+
+  it('bad arguments throw typed errors naming the field (never a silent wrong sum or a RangeError)', () => {
+    const field = (f: () => unknown): string | undefined => {
+      try { f(); } catch (e) { return e instanceof InvalidArgumentError ? e.field : `untyped:${String(e)}`; }
+      return undefined;
+    };
+    const acc = new Uint32Array(100);
+    expect(field(() => applyToBlock(acc, [{ words: new Uint32Array(99), negate: false }]))).toBe('sources[0].words');
+    expect(field(() => applyToBlock(new Uint32Array(10), [{ words: new Uint32Array(10), negate: false }, { words: new Uint32Array(9), negate: true }]))).toBe('sources[1].words');
+    expect(field(() => applyToBlock(new Uint32Array(SIMD_BLOCK_WORDS + 1), []))).toBe('block.length');
+    expect(field(() => applyToBlock([1, 2] as never, []))).toBe('block');
+    expect(field(() => addWordsInto(acc, new Uint32Array(10), 91))).toBe('offset');
+    expect(field(() => addWordsInto(acc, new Uint32Array(101)))).toBe('v');
+    expect(field(() => addWordsInto(acc, new Float64Array(3) as never))).toBe('v');
+    expect(field(() => combineMasks(acc, [{ seed: new Uint8Array(31), domain: [], negate: false }]))).toBe('specs[0].seed');
+    expect(field(() => combineMasks(acc, [{ seed: new Uint8Array(32), domain: [], negate: 1 as never }]))).toBe('specs[0].negate');
+    expect(field(() => combineMasks(new Int32Array(3) as never, []))).toBe('acc');
+    expect(field(() => reduceWords(acc, 0))).toBe('bits');
+    expect(field(() => reduceWords(acc, Number.NaN))).toBe('bits');
   });
 });
