@@ -13,6 +13,9 @@ import { registerDatasetCommands } from './dataset.ts';
 import { registerPkiCommands } from './pki.ts';
 import { registerMeshCommands } from './mesh.ts';
 import { registerDemoCommands } from './demo.ts';
+import { registerNodeCommands } from './node.ts';
+import { registerAggregatorCommands } from './aggregator.ts';
+import { registerExperimentCommands } from './experiment.ts';
 
 /** Builds the CLI program with every command group registered. */
 export async function buildProgram(): Promise<Command> {
@@ -29,6 +32,9 @@ export async function buildProgram(): Promise<Command> {
     registerPkiCommands,
     registerMeshCommands,
     registerDemoCommands,
+    registerNodeCommands,
+    registerAggregatorCommands,
+    registerExperimentCommands,
   ];
   for (const r of registrars) r(program);
   return program;
