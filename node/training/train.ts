@@ -150,10 +150,10 @@ export async function trainLocal(input: TrainLocalInput): Promise<TrainLocalResu
   const n = ds.rows;
   const sessions = await (input.sessions ?? defaultSessionCache).get(plan);
 
-  const x32 = Float32Array.from(ds.x);
-  const y32 = Float32Array.from(ds.y);
-  let params32 = Float32Array.from(start);
-  const master = Float64Array.from(start); // DP path keeps float64 parameters
+  const x32 = new Float32Array(ds.x);
+  const y32 = new Float32Array(ds.y);
+  let params32 = new Float32Array(start);
+  const master = new Float64Array(start); // DP path keeps float64 parameters
   const lrTensor = new Tensor('float32', Float32Array.of(a.learningRate), []);
   const fetches = dp === undefined ? [PLAN_IO.newParams, PLAN_IO.loss] : [PLAN_IO.perSampleGrads, PLAN_IO.loss];
 
@@ -184,12 +184,12 @@ export async function trainLocal(input: TrainLocalInput): Promise<TrainLocalResu
         epochLoss += loss[0]! * (to - from);
         epochRows += to - from;
         if (dp === undefined) {
-          params32 = Float32Array.from((out[PLAN_IO.newParams] as Tensor).data as Float32Array);
+          params32 = ((out[PLAN_IO.newParams] as Tensor).data as Float32Array).slice();
         } else {
           const g = (out[PLAN_IO.perSampleGrads] as Tensor).data as Float32Array;
           if (g.length !== (to - from) * P) throw new TrainingError('ERR_TRAIN_RUNTIME', `per_sample_grads has ${g.length} elements, expected ${(to - from) * P}`);
           if (chunk < rows) grads.set(g, from * P);
-          else grads = Float32Array.from(g);
+          else grads = g; // onnxruntime-node returns a fresh buffer per run
         }
       }
     }
@@ -203,7 +203,7 @@ export async function trainLocal(input: TrainLocalInput): Promise<TrainLocalResu
         if (!Number.isFinite(gi)) throw new TrainingError('ERR_TRAIN_DP_HOOK', `DP hook returned a non-finite element ${i}`, { index: i });
         master[i] = master[i]! - a.learningRate * gi;
       }
-      params32 = Float32Array.from(master);
+      params32 = new Float32Array(master);
     }
     for (let i = 0; i < P; i++) if (!Number.isFinite(params32[i]!)) throw new TrainingError('ERR_TRAIN_DIVERGED', `parameters are not finite after step ${steps}`, { step: steps });
     steps++;
@@ -282,13 +282,13 @@ export async function evaluate(input: EvaluateInput): Promise<EvaluateResult> {
   assertNumber('threshold', threshold, 0, 1);
   const sessions = await (input.sessions ?? defaultSessionCache).get(plan);
   const F = plan.features;
-  const p32 = new Tensor('float32', Float32Array.from(params), [plan.parameterCount]);
+  const p32 = new Tensor('float32', new Float32Array(params), [plan.parameterCount]);
   const CH = 4096;
   let tp = 0, fp = 0, tn = 0, fn = 0, lossSum = 0;
   const probs = new Float64Array(ds.rows);
   for (let from = 0; from < ds.rows; from += CH) {
     const to = Math.min(ds.rows, from + CH);
-    const x = Float32Array.from(ds.x.subarray(from * F, to * F));
+    const x = new Float32Array(ds.x.subarray(from * F, to * F));
     const out = await run(sessions.inference, { [PLAN_IO.params]: p32, [PLAN_IO.x]: new Tensor('float32', x, [to - from, F]) }, [PLAN_IO.prob]);
     const prob = (out[PLAN_IO.prob] as Tensor).data as Float32Array;
     if (prob.length !== to - from) throw new TrainingError('ERR_TRAIN_RUNTIME', `prob has ${prob.length} elements, expected ${to - from}`);
