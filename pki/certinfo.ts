@@ -20,6 +20,8 @@ export interface CertificateInfo {
   readonly isCa: boolean;
   /** The fedsec member URI, or null for certificates without one (e.g. the CA). */
   readonly member: MemberName | null;
+  /** Why a fedsec member URI present in the certificate was refused (e.g. an unknown role). */
+  readonly memberError?: PkiError;
   readonly identityKey: Uint8Array | null;
   readonly wireguardKey: Uint8Array | null;
   readonly dnsNames: readonly string[];
@@ -29,7 +31,8 @@ export interface CertificateInfo {
 
 /**
  * Parses a PEM or DER certificate (ERR_PKI_BAD_CERT if it does not parse). A fedsec URI with an
- * unknown role surfaces as ERR_PKI_WRONG_ROLE.
+ * unknown role or malformed name leaves `member` null and is reported in `memberError`, so that
+ * callers check the signature before trusting (or reporting) anything the certificate says.
  */
 export function parseCertificate(input: string | Uint8Array): CertificateInfo {
   const der = fromPem(input, 'CERTIFICATE', 'ERR_PKI_BAD_CERT');
@@ -42,12 +45,12 @@ export function parseCertificate(input: string | Uint8Array): CertificateInfo {
   const exts = c.extensions;
   const sanExt = exts.find((e) => e.type === '2.5.29.17');
   let member: MemberName | null = null;
+  let memberError: PkiError | undefined;
   if (sanExt) {
     try {
       member = memberNameFromSan(sanExt);
     } catch (e) {
-      if (e instanceof PkiError && e.code === 'ERR_PKI_WRONG_ROLE') throw e;
-      member = null;
+      memberError = e instanceof PkiError ? e : new PkiError('ERR_PKI_WRONG_IDENTITY', 'unreadable subjectAltName', { cause: e });
     }
   }
   const bc = exts.find((e) => e.type === '2.5.29.19');
@@ -65,6 +68,7 @@ export function parseCertificate(input: string | Uint8Array): CertificateInfo {
     spki: new Uint8Array(c.publicKey.rawData),
     isCa,
     member,
+    ...(memberError !== undefined ? { memberError } : {}),
     identityKey: keyExtension(exts, OID_IDENTITY_KEY, 32, 'identity key', 'ERR_PKI_BAD_CERT'),
     wireguardKey: keyExtension(exts, OID_WIREGUARD_KEY, 32, 'WireGuard key', 'ERR_PKI_BAD_CERT'),
     dnsNames: sans.dns,

@@ -212,7 +212,7 @@ export class PeerVerifier {
     }
     if (cert.isCa) throw new PkiError('ERR_PKI_UNTRUSTED', 'a CA certificate cannot identify a member');
     const m = cert.member;
-    if (!m) throw new PkiError('ERR_PKI_WRONG_IDENTITY', 'the certificate carries no fedsec member URI');
+    if (!m) throw cert.memberError ?? new PkiError('ERR_PKI_WRONG_IDENTITY', 'the certificate carries no fedsec member URI');
     if (m.federation !== this.federation) throw new PkiError('ERR_PKI_WRONG_FEDERATION', `the certificate is for federation ${m.federation}, expected ${this.federation}`);
     const roles = opts.roles ?? this.#opts.roles;
     if (roles !== undefined && !roles.includes(m.role)) throw new PkiError('ERR_PKI_WRONG_ROLE', `peer ${m.id} has role ${m.role}; allowed: ${roles.join(', ')}`);

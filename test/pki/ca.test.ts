@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, webcrypto } from 'node:crypto';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -113,6 +113,18 @@ describe('enrollment', () => {
     body.write('f0rger', i);
     expect(await code(ca.sign(new Uint8Array(body)))).toBe('ERR_PKI_BAD_SIGNATURE');
     expect(await code(ca.sign('not a csr'))).toBe('ERR_PKI_BAD_CSR');
+  });
+
+  it('rejects a hand-made CSR asking for a role that does not exist', async () => {
+    const { x509 } = await import('../../pki/x509.ts');
+    const kp = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+    const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+      name: 'CN=mallory',
+      keys: kp as never,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } as never,
+      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'urn:fedsec:fed1:admin:mallory' }])],
+    });
+    expect(await code(ca.sign(csr.toString('pem')))).toBe('ERR_PKI_WRONG_ROLE');
   });
 
   it('rejects a CSR claiming an identity key whose private half the requester does not hold', async () => {
