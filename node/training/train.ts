@@ -29,7 +29,10 @@ export interface LocalTrainingArgs {
   readonly samplingRate?: number;
 }
 
-/** A rows × cols row-major matrix of per-sample gradients (rows may be 0 with Poisson sampling). */
+/**
+ * A rows × cols row-major matrix of per-sample gradients (rows may be 0 with Poisson sampling).
+ * The hook may modify `data` in place (e.g. clip rows) but must not keep it after returning.
+ */
 export interface PerSampleGradients {
   readonly data: Float32Array;
   readonly rows: number;
