@@ -308,15 +308,15 @@ export const ALLOWED_OP_DOMAINS: readonly string[] = ['', 'ai.onnx', 'ai.onnx.ml
 /**
  * Static safety findings for an ONNX model, before onnxruntime ever loads it: tensors stored
  * as external data (onnxruntime would read them from the node's filesystem), and operators
- * from domains other than {@link ALLOWED_OP_DOMAINS} or the model's own local functions
- * (contributed or custom kernels). Walks the main graph, every subgraph (If/Loop/Scan
+ * from domains other than {@link ALLOWED_OP_DOMAINS} that are not calls of the model's own
+ * local functions (contributed or custom kernels). Walks the main graph, every subgraph (If/Loop/Scan
  * bodies) and every local function. Returns human-readable findings, empty when clean.
  * Throws if the bytes are not protobuf.
  */
 export function onnxSafetyFindings(bytes: Uint8Array): string[] {
   const m = ModelProtoType.toObject(ModelProtoType.decode(bytes), { longs: Number, defaults: false }) as DecodedModel;
   const findings: string[] = [];
-  const localDomains = new Set((m.functions ?? []).map((f) => f.domain ?? ''));
+  const localFunctions = new Set((m.functions ?? []).map((f) => `${f.domain ?? ''}::${f.name ?? ''}`));
   const tensor = (t: DecodedTensor | undefined, where: string): void => {
     if (t === undefined) return;
     if ((t.data_location ?? 0) !== 0 || (t.external_data ?? []).length > 0) findings.push(`${where}: tensor '${t.name ?? ''}' uses external data`);
@@ -328,7 +328,8 @@ export function onnxSafetyFindings(bytes: Uint8Array): string[] {
   const nodes = (list: DecodedNode[] | undefined, where: string, depth: number): void => {
     for (const n of list ?? []) {
       const d = n.domain ?? '';
-      if (!ALLOWED_OP_DOMAINS.includes(d) && !localDomains.has(d)) findings.push(`${where}: operator ${n.op_type ?? '?'} from domain '${d}' is not allowed`);
+      // A node outside the standard domains must call one of the model's own functions (exact domain and name).
+      if (!ALLOWED_OP_DOMAINS.includes(d) && !localFunctions.has(`${d}::${n.op_type ?? ''}`)) findings.push(`${where}: operator ${n.op_type ?? '?'} from domain '${d}' is not allowed`);
       for (const a of n.attribute ?? []) {
         const at = `${where}/${n.op_type ?? '?'}.${a.name ?? ''}`;
         tensor(a.t, at);

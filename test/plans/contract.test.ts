@@ -188,7 +188,8 @@ describe('static graph safety', () => {
     message ValueInfo { optional string name = 1; optional Type type = 2; }
     message Graph { repeated Node node = 1; optional string name = 2; repeated Tensor initializer = 5; repeated ValueInfo input = 11; repeated ValueInfo output = 12; }
     message Opset { optional string domain = 1; optional int64 version = 2; }
-    message Model { optional int64 ir_version = 1; optional Graph graph = 7; repeated Opset opset_import = 8; }
+    message Function { optional string name = 1; repeated string input = 4; repeated string output = 5; repeated Node node = 7; repeated Opset opset_import = 9; optional string domain = 10; }
+    message Model { optional int64 ir_version = 1; optional Graph graph = 7; repeated Opset opset_import = 8; repeated Function functions = 25; }
   `, { keepCase: true }).root;
   const Model = root.lookupType('Model');
   const vi = (name: string) => ({ name, type: { tensor_type: { elem_type: 1, shape: { dim: [{ dim_value: 4 }] } } } });
@@ -206,6 +207,16 @@ describe('static graph safety', () => {
     const bytes = encode({ name: 'g', node: [{ input: ['cond'], output: ['prob'], op_type: 'If', attribute: [{ name: 'then_branch', g: inner, type: 5 }, { name: 'else_branch', g: inner, type: 5 }] }], output: [vi('prob')] });
     expect(onnxSafetyFindings(bytes)).toHaveLength(2);
     expect(() => assertGraphSafe(bytes)).toThrow(expect.objectContaining({ code: 'ERR_PLAN_UNSAFE' }));
+  });
+
+  it('a local function does not open its domain to other operators; a call of the function itself is allowed', () => {
+    const fn = { name: 'Twice', domain: 'com.microsoft', input: ['a'], output: ['b'], node: [{ input: ['a', 'a'], output: ['b'], op_type: 'Add' }], opset_import: [{ domain: '', version: 17 }] };
+    const mk = (op: string) => Model.encode(Model.fromObject({
+      ir_version: 8, opset_import: [{ domain: '', version: 17 }, { domain: 'com.microsoft', version: 1 }], functions: [fn],
+      graph: { name: 'g', node: [{ input: ['x'], output: ['prob'], op_type: op, domain: 'com.microsoft' }], output: [vi('prob')] },
+    })).finish();
+    expect(onnxSafetyFindings(mk('Twice'))).toEqual([]);
+    expect(onnxSafetyFindings(mk('FusedMatMul'))[0]).toMatch(/FusedMatMul from domain 'com.microsoft'/);
   });
 
   it('refuses operators from non-standard domains; the built plans are clean', async () => {
