@@ -601,18 +601,19 @@ export class JlResearcher {
       const lam = intLagrangeAtZero(use.map((u) => u.index), nodes.length);
       const d2 = factorial(nodes.length) ** 2n;
       const d2inv = modPow(d2 % n, -1n, n);
+      const pow = this.scheme.powCtx;
       const pos = new Array<bigint>(k).fill(1n);
       const neg = new Array<bigint>(k).fill(1n);
       use.forEach((u, j) => {
         const l = lam[j]!;
         const target = l >= 0n ? pos : neg;
         const e = l >= 0n ? l : -l;
-        for (let c = 0; c < k; c++) target[c] = (target[c]! * modPow(u.elements[c]!, e, n2)) % n2;
+        for (let c = 0; c < k; c++) target[c] = (target[c]! * pow.pow(u.elements[c]!, e)) % n2;
       });
       const negInv = batchInverse(neg, n2);
       for (let c = 0; c < k; c++) {
         const base = (product[c]! * inv[c]!) % n2;
-        const tval = (((modPow(base, d2, n2) * pos[c]!) % n2) * negInv[c]!) % n2;
+        const tval = (((pow.pow(base, d2) * pos[c]!) % n2) * negInv[c]!) % n2;
         masked[c] = (this.scheme.decodeUnit(tval, c) * d2inv) % n;
       }
     }
