@@ -35,3 +35,16 @@ export {
   type PoissonGaussianEvent,
 } from './accountant.ts';
 export { pldEpsilonForEvents, subsampledGaussianPlds, type DiscretePld } from './pld.ts';
+export {
+  DiscreteGaussianTable,
+  TABLE_MAX_SIGMA,
+  bernoulliExpNeg,
+  discreteGaussianNormalizer,
+  discreteGaussianPmf,
+  discreteGaussianTable,
+  discreteGaussianVariance,
+  rationalFromNumber,
+  sampleDiscreteGaussianExact,
+  sampleDiscreteGaussianVector,
+  type Rational,
+} from './discrete-gaussian.ts';
