@@ -13,7 +13,8 @@
  * Mutations take an exclusive lock, re-read the database, validate everything, then write
  * atomically; a rejected request leaves no file behind.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, sign as nodeSign, type KeyObject } from 'node:crypto';
+import { generateEd25519KeyPair, generateP256KeyPair } from './keys.ts';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../common/errors.ts';
@@ -188,7 +189,7 @@ export async function initCa(dir: string, opts: InitCaOptions): Promise<Certific
   const rng = opts.rng ?? systemRandom;
   const now = opts.now ?? new Date();
 
-  const kp = algorithm === 'ecdsa-p256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519');
+  const kp = algorithm === 'ecdsa-p256' ? generateP256KeyPair(rng) : generateEd25519KeyPair(rng);
   const web = { privateKey: await toWebPrivateKey(kp.privateKey, algorithm), publicKey: await toWebPublicKey(kp.publicKey, algorithm) };
   const ski = await x509.SubjectKeyIdentifierExtension.create(web.publicKey as unknown as Parameters<typeof x509.SubjectKeyIdentifierExtension.create>[0]);
   const caCert = await x509.X509CertificateGenerator.createSelfSigned({

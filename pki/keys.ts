@@ -4,10 +4,11 @@
  * (interoperable with `wg genkey` / `wg pubkey`). Also the identity proof of possession that a
  * CSR carries so the CA knows the member holds the identity private key it names.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { p256 } from '@noble/curves/nist.js';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { encodeTuple, fromBase64, toBase64 } from '../crypto/bytes.ts';
-import { systemRandom, type RandomSource } from '../crypto/random.ts';
+import { bigIntToBytesBE, randomBigIntBelow, systemRandom, type RandomSource } from '../crypto/random.ts';
 import type { Role } from '../crypto/roster.ts';
 import { MeshError, PkiError } from './errors.ts';
 
@@ -67,10 +68,42 @@ export interface MemberKeys {
   readonly wireguard: WireguardKeyPair;
 }
 
-/** Generates a member's three key pairs locally. */
+const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/** A key pair as node:crypto KeyObjects. */
+export interface NodeKeyPair {
+  readonly privateKey: KeyObject;
+  readonly publicKey: KeyObject;
+}
+
+/**
+ * An ECDSA P-256 key pair whose secret scalar comes from `rng` (uniform in [1, n-1] by
+ * rejection), so all fedsec randomness flows through a RandomSource.
+ */
+export function generateP256KeyPair(rng: RandomSource = systemRandom): NodeKeyPair {
+  const d = bigIntToBytesBE(randomBigIntBelow(P256_N - 1n, rng) + 1n, 32);
+  const pub = p256.getPublicKey(d, false);
+  const b64u = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
+  const privateKey = createPrivateKey({ key: { kty: 'EC', crv: 'P-256', d: b64u(d), x: b64u(pub.subarray(1, 33)), y: b64u(pub.subarray(33, 65)) }, format: 'jwk' });
+  d.fill(0);
+  return { privateKey, publicKey: createPublicKey(privateKey) };
+}
+
+/** An Ed25519 key pair whose 32-byte seed comes from `rng`. */
+export function generateEd25519KeyPair(rng: RandomSource = systemRandom): NodeKeyPair {
+  const seed = rng.fill(new Uint8Array(32));
+  const der = Buffer.concat([ED25519_PKCS8_PREFIX, seed]);
+  const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  seed.fill(0);
+  der.fill(0);
+  return { privateKey, publicKey: createPublicKey(privateKey) };
+}
+
+/** Generates a member's three key pairs locally, all from `rng`. */
 export function generateMemberKeys(rng: RandomSource = systemRandom): MemberKeys {
-  const tls = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const ident = generateKeyPairSync('ed25519');
+  const tls = generateP256KeyPair(rng);
+  const ident = generateEd25519KeyPair(rng);
   return {
     tlsPrivateKey: tls.privateKey,
     tlsPublicKey: tls.publicKey,
