@@ -15,14 +15,19 @@ function expectedSurvivors(ids: string[], drops: Map<string, DropStage>): string
 }
 
 /** A random round shape: n, neighbour count k (complete or even sparse), threshold, bits. */
-const shape = fc.integer({ min: 2, max: 30 }).chain((n) =>
+const shapeOf = (maxN: number) => fc.integer({ min: 2, max: maxN }).chain((n) =>
   fc.record({
     n: fc.constant(n),
-    k: n <= 4 ? fc.constant(n - 1) : fc.oneof(fc.constant(n - 1), fc.integer({ min: 1, max: Math.floor((n - 2) / 2) }).map((h) => 2 * h)),
+    // Complete graphs up to 16 nodes, sparse (SecAgg+) graphs of degree ≤ 10 up to 30 (the cost of a
+    // complete round grows with n², and the suite must stay fast on two shared cores).
+    k: n <= 4 ? fc.constant(n - 1)
+      : n <= 16 ? fc.oneof(fc.constant(n - 1), fc.integer({ min: 1, max: Math.floor((n - 2) / 2) }).map((h) => 2 * h))
+      : fc.integer({ min: 1, max: 5 }).map((h) => 2 * h),
     tFrac: fc.double({ min: 0, max: 1, noNaN: true }),
     bits: fc.constantFrom(8, 20, 32),
     seed: fc.integer({ min: 0, max: 1 << 30 }),
   }));
+const shape = shapeOf(30);
 
 const thresholdOf = (k: number, f: number): number => {
   const lo = Math.floor((k + 1) / 2) + 1;
@@ -30,7 +35,7 @@ const thresholdOf = (k: number, f: number): number => {
 };
 
 describe('masking engine: dropouts', () => {
-  it('property: up to k+1-t dropouts at any stages still give the exact survivors sum (n 2..30, complete or SecAgg+ graph)', () => {
+  it('property: up to k+1-t dropouts at any stages still give the exact survivors sum (n 2..30, complete graph up to 16, SecAgg+ graph)', () => {
     fc.assert(fc.property(shape, fc.array(fc.nat(), { maxLength: 30 }), fc.array(fc.constantFrom(...DROP_STAGES), { maxLength: 30 }),
       ({ n, k, tFrac, bits }, picks, stages) => {
         const t = thresholdOf(k, tFrac);
@@ -47,8 +52,8 @@ describe('masking engine: dropouts', () => {
       }), { numRuns: 6 });
   });
 
-  it('property: any dropout pattern gives either the exact survivors sum or a typed below-threshold abort', () => {
-    fc.assert(fc.property(shape, fc.array(fc.tuple(fc.nat(), fc.constantFrom(...DROP_STAGES)), { maxLength: 30 }), ({ n, k, tFrac, bits }, ds) => {
+  it('property: any dropout pattern gives either the exact survivors sum or a typed below-threshold abort (n 2..16)', () => {
+    fc.assert(fc.property(shapeOf(16), fc.array(fc.tuple(fc.nat(), fc.constantFrom(...DROP_STAGES)), { maxLength: 30 }), ({ n, k, tFrac, bits }, ds) => {
       const t = thresholdOf(k, tFrac);
       const fed = fedOf(n);
       const drops = new Map<string, DropStage>(ds.map(([p, s]) => [fed.ids[p % n]!, s]));
@@ -74,17 +79,17 @@ describe('masking engine: dropouts', () => {
     expect([...r.result!.sum]).toEqual([...plainSum(surv.map((id) => r.inputs.get(id)!), 4, 24)]);
   });
 
-  it.each(DROP_STAGES)('10 nodes all-to-all, t=7: three members dropping at %s still give the exact sum', (stage) => {
-    const fed = fedOf(10);
-    const drops = new Map<string, DropStage>([[fed.ids[1]!, stage], [fed.ids[4]!, stage], [fed.ids[9]!, stage]]);
+  it('12 nodes all-to-all, t=7: five members dropping, one at each stage, still give the exact sum', () => {
+    const fed = fedOf(12);
+    const drops = new Map<string, DropStage>(DROP_STAGES.map((st, i) => [fed.ids[2 * i + 1]!, st]));
     const r = runRound(fed, makeConfig(fed, { threshold: 7, vectorLength: 5, bits: 16 }), drops);
     const surv = expectedSurvivors(fed.ids, drops);
     expect(r.result!.survivors).toEqual(surv);
-    expect(r.result!.dropped).toEqual(stage === 'masked-input' ? [fed.ids[1], fed.ids[4], fed.ids[9]] : []);
+    expect(r.result!.dropped).toEqual([fed.ids[5]]);
     expect([...r.result!.sum]).toEqual([...plainSum(surv.map((id) => r.inputs.get(id)!), 5, 16)]);
   });
 
-  it.each(DROP_STAGES)('10 nodes, t=7: four members dropping at %s abort the round with ERR_SECAGG_BELOW_THRESHOLD', (stage) => {
+  it.each(['share-keys', 'masked-input', 'unmask'] as const)('10 nodes, t=7: four members dropping at %s abort the round with ERR_SECAGG_BELOW_THRESHOLD', (stage) => {
     const fed = fedOf(10);
     const drops = new Map<string, DropStage>(fed.ids.slice(0, 4).map((id) => [id, stage]));
     const r = runRound(fed, makeConfig(fed, { threshold: 7, vectorLength: 5 }), drops);

@@ -212,6 +212,6 @@ describe('masking engine: inputs and messages', () => {
         if (st < 4) msgs = s.toClients(out);
       }
       expect([...s.server.result().sum]).toEqual([...plainSum([...s.inputs.values()], 3, 12)]);
-    }), { numRuns: 12 });
+    }), { numRuns: 8 });
   });
 });
