@@ -175,12 +175,11 @@ export class MaskingClient {
     const enc = this.#encKeys!;
     const mask = this.#maskKeys!;
     const neighbours = this.round.neighboursOf(this.id);
-    const peers = new Map<string, Peer>();
-    const outboundKeys = new Map<string, Uint8Array>();
+    const peerKeys = new Map<string, { readonly encryptionKey: Uint8Array; readonly maskKey: Uint8Array }>();
     const seenKeys: Uint8Array[] = [enc.publicKey, mask.publicKey];
     for (const [i, k] of msg.keys.entries()) {
       if (!neighbours.has(k.id)) throw new SecAggError('ERR_SECAGG_UNEXPECTED_SENDER', `keys[${i}].id is not a neighbour of ${this.id}`, { field: `keys[${i}].id` });
-      if (peers.has(k.id)) throw new SecAggError('ERR_SECAGG_DUPLICATE', `keys[${i}].id appears twice`, { field: `keys[${i}].id` });
+      if (peerKeys.has(k.id)) throw new SecAggError('ERR_SECAGG_DUPLICATE', `keys[${i}].id appears twice`, { field: `keys[${i}].id` });
       const member = this.#roster.require(k.id, 'node');
       if (!verify(member.identityKey, advertisePayload(this.round, k.id, k.encryptionKey, k.maskKey), k.signature)) {
         throw new SecAggError('ERR_SECAGG_BAD_SIGNATURE', `keys[${i}]: the round keys of ${k.id} are not signed by its identity key for this round`, { field: `keys[${i}].signature`, member: k.id });
@@ -189,21 +188,22 @@ export class MaskingClient {
         if (seenKeys.some((s) => equalBytes(s, key))) throw new SecAggError('ERR_SECAGG_DUPLICATE_KEY', `keys[${i}] repeats a public key already seen in this round`, { field: `keys[${i}]` });
         seenKeys.push(key);
       }
-      peers.set(k.id, { pairSeed: k.maskKey, inboundKey: new Uint8Array(0) });
-      outboundKeys.set(k.id, k.encryptionKey);
+      peerKeys.set(k.id, { encryptionKey: k.encryptionKey, maskKey: k.maskKey });
     }
-    if (peers.size + 1 < this.round.threshold) {
-      throw new SecAggError('ERR_SECAGG_BELOW_THRESHOLD', `only ${peers.size + 1} of ${this.id}'s share holders advertised keys, threshold is ${this.round.threshold}`, { have: peers.size + 1, threshold: this.round.threshold });
+    if (peerKeys.size + 1 < this.round.threshold) {
+      throw new SecAggError('ERR_SECAGG_BELOW_THRESHOLD', `only ${peerKeys.size + 1} of ${this.id}'s share holders advertised keys, threshold is ${this.round.threshold}`, { have: peerKeys.size + 1, threshold: this.round.threshold });
     }
-    const holders = [this.id, ...[...peers.keys()].sort()];
+    const holders = [this.id, ...[...peerKeys.keys()].sort()];
     const indices = holders.map((h) => this.round.shareIndex(h));
     const sShares = splitBytes32(mask.secretKey, this.round.threshold, indices, this.#rng);
     const bShares = splitBytes32(this.#selfSeed!, this.round.threshold, indices, this.#rng);
+    const peers = new Map<string, Peer>();
     const shares = holders.slice(1).map((to, j) => {
+      const pk = peerKeys.get(to)!;
       // One X25519 agreement per neighbour gives both directions' keys (the labels order the pair).
-      const dh = x25519SharedSecret(enc.secretKey, outboundKeys.get(to)!);
+      const dh = x25519SharedSecret(enc.secretKey, pk.encryptionKey);
       // The pairwise mask seed depends only on the keys: agree on it now, so masking is pure PRG work.
-      const pairSeed = pairMaskSeed(this.round, mask.secretKey, peers.get(to)!.pairSeed, this.id, to);
+      const pairSeed = pairMaskSeed(this.round, mask.secretKey, pk.maskKey, this.id, to);
       peers.set(to, { pairSeed, inboundKey: shareKey(this.round, dh, to, this.id) });
       const key = shareKey(this.round, dh, this.id, to);
       const pt = concatBytes(encodeShare256(sShares[j + 1]!), encodeShare256(bShares[j + 1]!));
