@@ -101,6 +101,15 @@ export async function verifyCsr(input: string | Uint8Array): Promise<VerifiedReq
     ok = false;
   }
   if (!ok) throw new PkiError('ERR_PKI_BAD_SIGNATURE', 'the CSR signature does not verify (forged or corrupted request)');
+  try {
+    return checkVerifiedCsr(csr);
+  } catch (e) {
+    if (e instanceof PkiError || e instanceof InvalidArgumentError) throw e;
+    throw new PkiError('ERR_PKI_BAD_CSR', 'malformed content in the CSR', { cause: e });
+  }
+}
+
+function checkVerifiedCsr(csr: x509.Pkcs10CertificateRequest): VerifiedRequest {
   let tlsPublicKey: KeyObject;
   try {
     tlsPublicKey = publicKeyObject(csr.publicKey.rawData);
@@ -113,7 +122,7 @@ export async function verifyCsr(input: string | Uint8Array): Promise<VerifiedReq
   const exts = csr.extensions;
   let name: MemberName;
   try {
-    name = memberNameFromSan(exts.find((e) => e.type === x509.SubjectAlternativeNameExtension.NAME || e.type === '2.5.29.17'));
+    name = memberNameFromSan(exts.find((e) => e.type === '2.5.29.17'));
   } catch (e) {
     if (e instanceof PkiError) throw e;
     throw new PkiError('ERR_PKI_BAD_CSR', 'unreadable subjectAltName in the CSR', { cause: e });
