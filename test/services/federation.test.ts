@@ -158,6 +158,32 @@ describe('refusals, dropouts, bad input, revocation, restart', () => {
     await expect(bob.runRound(statsRound('bad', 0, 'off'))).rejects.toMatchObject({ code: 'ERR_AGG_NOT_OWNER', grpcCode: 7 });
     await expect(alice.runRound({ ...statsRound('bad', 0, 'off'), vectorLength: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_MESSAGE', grpcCode: 3 });
     await expect(alice.call('CreateExperiment', { id: 'bad2', plans: ['0'.repeat(64)] })).rejects.toMatchObject({ code: 'ERR_AGG_BLOB_UNKNOWN' });
+    // Downloads: malformed hash, unknown blob, and a node asking for a blob no round references.
+    await expect(alice.download('xyz')).rejects.toMatchObject({ code: 'ERR_INVALID_MESSAGE', grpcCode: 3 });
+    await expect(alice.download('0'.repeat(64))).rejects.toMatchObject({ code: 'ERR_AGG_BLOB_UNKNOWN', grpcCode: 5 });
+    const secret = await alice.uploadBlob(Uint8Array.of(9, 9, 9));
+    await expect(node.download(secret)).rejects.toMatchObject({ code: 'ERR_AGG_BLOB_UNKNOWN' });
+    // A node cannot upload blobs; a blob whose bytes do not match the announced hash is refused.
+    await expect(node.uploadBlob(Uint8Array.of(1))).rejects.toMatchObject({ code: 'ERR_AUTH_ROLE', grpcCode: 7 });
+    // Session: a researcher may not open one; a node's unknown or out-of-round messages get typed error envelopes.
+    const rs = alice.session();
+    const rsErr = await new Promise<{ code: number }>((resolve) => { rs.on('error', (e: { code: number }) => resolve(e)); rs.on('data', () => undefined); });
+    expect(rsErr.code).toBe(7);
+    const m9 = await h.fed.enroll('h9', 'node');
+    const node9 = new Client({ address: `127.0.0.1:${h.port}`, tls: m9.tls, verifier: await h.fed.verifier() });
+    const ns = node9.session();
+    ns.on('error', () => undefined);
+    const replies: Array<{ type: string; json: string }> = [];
+    const gotThree = new Promise<void>((resolve) => ns.on('data', (e: { type: string; json: string }) => { replies.push(e); if (replies.length === 3) resolve(); }));
+    ns.write({ type: 'hello', round_tag: '', json: JSON.stringify({ datasets: [] }), payload: new Uint8Array(0) });
+    ns.write({ type: 'bogus', round_tag: 'x', json: '{}', payload: new Uint8Array(0) });
+    ns.write({ type: 'accept', round_tag: 'nope/r0/a1', json: '{}', payload: new Uint8Array(0) });
+    await gotThree;
+    expect(replies.map((r) => r.type)).toEqual(['welcome', 'error', 'error']);
+    expect(replies.slice(1).map((r) => (JSON.parse(r.json) as { code: string }).code)).toEqual(['ERR_AGG_ROUND_UNKNOWN', 'ERR_AGG_ROUND_UNKNOWN']);
+    ns.end();
+    ns.cancel();
+    node9.close();
     // During a live round h1 first sends malformed uploads, then its real one.
     const n = statsVectorLength(COLS);
     const seen: Array<{ code: string; grpcCode: number }> = [];
