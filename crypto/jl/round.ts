@@ -233,7 +233,9 @@ export class JlNode {
     this.#checkTag(tag);
     const k = ciphertextCount(this.layout(valueBits), valueCount);
     const job = { modulus: this.modulus, exponent: this.keys.key, tag, start: 0, count: k };
-    this.#pads.set(tagKey(tag), await computePads(job, this.#pool === undefined ? {} : { pool: this.#pool }));
+    const pads = await computePads(job, this.#pool === undefined ? {} : { pool: this.#pool });
+    // The tag may have been consumed (submit without waiting) while the pads were computed.
+    if (!this.#used.has(tagKey(tag))) this.#pads.set(tagKey(tag), pads);
   }
 
   /** Whether pads for this tag and size are ready. */
