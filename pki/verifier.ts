@@ -155,8 +155,10 @@ export class PeerVerifier {
   }
 
   /**
-   * Reloads the CRL file if it changed since the last load (by mtime, size and inode). Returns
-   * true if a new CRL was installed. Errors leave the previous CRL in force and are thrown.
+   * Reloads the CRL file if it changed since the last look (by inode, size and mtime). Returns
+   * true if a new CRL was installed. A rejected file is reported once (thrown) and then ignored
+   * until it changes again; the previous CRL stays in force. Services calling this per
+   * connection should log the error and go on verifying against the CRL in force.
    */
   async refresh(): Promise<boolean> {
     const file = this.#opts.crlFile;
@@ -171,8 +173,8 @@ export class PeerVerifier {
     const stamp = `${s.ino}:${s.size}:${s.mtimeMs}`;
     if (stamp === this.#crlStamp) return false;
     const text = await readFile(file);
-    await this.loadCrl(new Uint8Array(text));
     this.#crlStamp = stamp;
+    await this.loadCrl(new Uint8Array(text));
     return true;
   }
 

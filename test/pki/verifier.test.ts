@@ -76,6 +76,7 @@ describe('PeerVerifier', () => {
     // Rollback to the older CRL (which did not list the laptop) is refused; the new CRL stays.
     await writeFile(crlFile, oldCrl);
     await expect(v.refresh()).rejects.toMatchObject({ code: 'ERR_PKI_CRL_ROLLBACK' });
+    expect(await v.refresh()).toBe(false); // reported once, not on every call
     expect(code(() => v.verify(m.certPem))).toBe('ERR_PKI_REVOKED');
 
     // A CRL signed by another CA's key is refused.
