@@ -57,7 +57,9 @@ export class MaskingServer {
   readonly #shares = new Map<string, readonly OutgoingShare[]>();
   #sum: Uint32Array | undefined;
   readonly #uploaded = new Map<string, number>();
+  #completed = 0;
   #survivors: readonly string[] = [];
+  #survivorSet: ReadonlySet<string> = new Set();
   #dropped: readonly string[] = [];
   readonly #signatures = new Map<string, Uint8Array>();
   readonly #unmaskers = new Set<string>();
@@ -93,12 +95,12 @@ export class MaskingServer {
     if (msg.stage !== this.#stage) {
       throw new SecAggError('ERR_SECAGG_WRONG_STAGE', `server is collecting ${this.#stage}, got ${msg.stage}`, { expected: this.#stage, actual: msg.stage });
     }
-    if (!this.#expected().includes(msg.sender)) {
+    if (!this.#isExpected(msg.sender)) {
       throw new SecAggError('ERR_SECAGG_UNEXPECTED_SENDER', `${msg.sender} is not expected to answer ${msg.stage} in this round`, { field: 'sender' });
     }
     if (this.#answered(msg.sender)) throw new SecAggError('ERR_SECAGG_DUPLICATE', `${msg.sender} already answered ${msg.stage}`, { field: 'sender' });
     this.#accept(msg);
-    return this.pending().length === 0 ? this.closeStage() : [];
+    return this.#answeredCount() === this.#expectedCount() ? this.closeStage() : [];
   }
 
   /**
@@ -151,6 +153,7 @@ export class MaskingServer {
         const u3 = [...this.#uploaded.keys()].sort();
         this.#need(u3.length, 'masked inputs');
         this.#survivors = u3;
+        this.#survivorSet = new Set(u3);
         this.#dropped = [...this.#shares.keys()].filter((id) => !this.#uploaded.has(id)).sort();
         this.#stage = 'consistency';
         return u3.map((to) => ({ to, message: { stage: 'consistency-request', ...hdr, recipient: to, survivors: [...u3] } }));
@@ -184,6 +187,17 @@ export class MaskingServer {
     if (this.#stage === 'aborted') throw new SecAggError('ERR_SECAGG_ABORTED', `round aborted earlier: ${this.#abortError!.code}`, { cause: this.#abortError!.code });
   }
 
+  #isExpected(id: string): boolean {
+    switch (this.#stage) {
+      case 'advertise-keys': return this.round.isParticipant(id);
+      case 'share-keys': return this.#keys.has(id);
+      case 'masked-input': return this.#shares.has(id);
+      case 'consistency': return this.#survivorSet.has(id);
+      case 'unmask': return this.#signatures.has(id);
+      default: return false;
+    }
+  }
+
   #expected(): readonly string[] {
     switch (this.#stage) {
       case 'advertise-keys': return this.round.participants;
@@ -192,6 +206,28 @@ export class MaskingServer {
       case 'consistency': return this.#survivors;
       case 'unmask': return [...this.#signatures.keys()];
       default: return [];
+    }
+  }
+
+  #expectedCount(): number {
+    switch (this.#stage) {
+      case 'advertise-keys': return this.round.participants.length;
+      case 'share-keys': return this.#keys.size;
+      case 'masked-input': return this.#shares.size;
+      case 'consistency': return this.#survivors.length;
+      case 'unmask': return this.#signatures.size;
+      default: return 0;
+    }
+  }
+
+  #answeredCount(): number {
+    switch (this.#stage) {
+      case 'advertise-keys': return this.#keys.size;
+      case 'share-keys': return this.#shares.size;
+      case 'masked-input': return this.#completed;
+      case 'consistency': return this.#signatures.size;
+      case 'unmask': return this.#unmaskers.size;
+      default: return 0;
     }
   }
 
@@ -257,6 +293,7 @@ export class MaskingServer {
         if (msg.offset !== have) throw new InvalidMessageError('offset', `expected the chunk at offset ${have}, got ${msg.offset}`, { expected: have, actual: msg.offset });
         addWords(this.#sum!, msg.words, msg.offset);
         this.#uploaded.set(msg.sender, have + msg.words.length);
+        if (have + msg.words.length === r.vectorLength) this.#completed++;
         return;
       }
       case 'consistency': {
