@@ -26,7 +26,7 @@ export {
   type InitCaOptions, type RevocationReason, type SignOptions,
 } from './ca.ts';
 export {
-  createMemberRequest, installCertificate, loadMemberInfo, loadTlsCredentials, loadTlsKey, loadIdentityKey, loadWireguardPrivateKey, MEMBER_FILES,
+  createMemberRequest, enrollLocally, installCertificate, loadMemberInfo, loadTlsCredentials, loadTlsKey, loadIdentityKey, loadWireguardPrivateKey, MEMBER_FILES,
   type MemberInfo, type MemberRequest, type TlsCredentials,
 } from './member.ts';
 export { verifyCsr, buildCsr, type RequestSubject, type VerifiedRequest } from './request.ts';

@@ -12,7 +12,7 @@
  *   cert.pem, ca.pem   after `install`: the member certificate and the federation CA certificate
  */
 import { createPublicKey, X509Certificate as NodeX509, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromBase64, toBase64, equalBytes } from '../crypto/bytes.ts';
 import { systemRandom, type RandomSource } from '../crypto/random.ts';
@@ -176,4 +176,28 @@ export async function loadTlsCredentials(dir: string): Promise<TlsCredentials> {
     }
   };
   return { key: await read(MEMBER_FILES.tlsKey, 'TLS key'), cert: await read(MEMBER_FILES.cert, 'certificate'), ca: await read(MEMBER_FILES.ca, 'CA certificate'), member };
+}
+
+/**
+ * Enrolls a member in-process, for demos and tests where admin and member share a machine:
+ * generates the member's keys in `dir`, has `ca` (unlocked) sign the request for exactly that
+ * role and id, and installs the certificate. Equivalent to `pki request`, `pki sign`, `pki install`;
+ * if signing fails, the member directory is removed again.
+ */
+export async function enrollLocally(
+  ca: { federation: string; sign(csr: string, opts: { expectRole: Role; expectId: string }): Promise<{ certPem: string; caPem: string; record: { serial: string; notAfter: string } }> },
+  subject: Omit<RequestSubject, 'federation'> & { dir: string },
+  rng: RandomSource = systemRandom,
+): Promise<{ info: MemberInfo; dir: string; serial: string; notAfter: string }> {
+  const req = await createMemberRequest({ ...subject, federation: ca.federation }, rng);
+  let issued;
+  try {
+    issued = await ca.sign(req.csrPem, { expectRole: subject.role, expectId: subject.id });
+    await installCertificate(subject.dir, issued.certPem, issued.caPem);
+  } catch (e) {
+    // The directory was created by this call (it had to be absent or empty): leave nothing behind.
+    await rm(subject.dir, { recursive: true, force: true });
+    throw e;
+  }
+  return { info: req.info, dir: subject.dir, serial: issued.record.serial, notAfter: issued.record.notAfter };
 }

@@ -4,7 +4,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   CertificateAuthority, createMemberRequest, initCa, installCertificate, loadTlsCredentials, parseCertificate, verifyCsr,
-  OID_IDENTITY_KEY, buildCsr, generateMemberKeys, type PkiError,
+  OID_IDENTITY_KEY, buildCsr, enrollLocally, generateMemberKeys, type PkiError,
 } from '../../pki/index.ts';
 import { PASS, TEST_SCRYPT, enroll, openssl, tempDir, testCa } from './helpers.ts';
 
@@ -100,6 +100,14 @@ describe('enrollment', () => {
     const creds = await loadTlsCredentials(join(sub, 'hb'));
     expect(creds.cert.toString()).toBe(issued.certPem);
     expect(creds.member.id).toBe('hospital-b');
+  });
+
+  it('enrolls in-process (demo path) with the same checks', async () => {
+    const m = await enrollLocally(ca, { role: 'aggregator', id: 'demo-agg', dir: join(sub, 'demo-agg') });
+    const creds = await loadTlsCredentials(m.dir);
+    expect(parseCertificate(creds.cert.toString()).member).toEqual({ federation: 'fed1', role: 'aggregator', id: 'demo-agg' });
+    expect(await code(enrollLocally(ca, { role: 'aggregator', id: 'demo-agg', dir: join(sub, 'demo-agg2') }))).toBe('ERR_PKI_DUPLICATE_IDENTITY');
+    expect(await readdir(sub)).not.toContain('demo-agg2');
   });
 
   it('rejects a CSR with a forged signature', async () => {
