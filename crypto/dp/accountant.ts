@@ -48,6 +48,12 @@ export interface DistributedDiscreteGaussianEvent {
   readonly localSigma: number;
   readonly parties: number;
   readonly steps: number;
+  /**
+   * Poisson sampling rate of the contributing unit (default 1). Below 1 the generic Poisson
+   * subsampling bound of Zhu & Wang (2019, Thm 6) is applied at integer orders (fractional orders
+   * use the next integer order, a valid upper bound since RDP is non-decreasing in the order).
+   */
+  readonly samplingRate?: number;
 }
 
 /** A privacy-relevant event; a list of events composes (adaptively) by summing privacy loss. */
@@ -92,6 +98,7 @@ export function assertEvent(e: unknown, field = 'event'): asserts e is DpEvent {
     assertNumber(`${field}.localSigma`, ev['localSigma'], 0, 1e15, { minOpen: true });
     assertInt(`${field}.parties`, ev['parties'], 1, 1e9);
     assertInt(`${field}.steps`, ev['steps'], 0, 1e12);
+    if (ev['samplingRate'] !== undefined) assertSamplingRate(ev['samplingRate'], `${field}.samplingRate`);
   } else {
     throw new InvalidArgumentError(`${field}.kind`, `unknown event kind ${JSON.stringify(String(ev['kind']))}`);
   }
@@ -109,6 +116,18 @@ function assertEvents(events: unknown): asserts events is readonly DpEvent[] {
 export function ddgTau(localSigma: number, parties: number): number {
   assertNumber('localSigma', localSigma, 0, Infinity, { minOpen: true });
   assertInt('parties', parties, 1, 1e9);
+  const key = `${localSigma}|${parties}`;
+  const hit = tauCache.get(key);
+  if (hit !== undefined) return hit;
+  const v = computeTau(localSigma, parties);
+  if (tauCache.size > 1024) tauCache.clear();
+  tauCache.set(key, v);
+  return v;
+}
+
+const tauCache = new Map<string, number>();
+
+function computeTau(localSigma: number, parties: number): number {
   const c = 2 * Math.PI * Math.PI * localSigma * localSigma;
   let s = 0;
   for (let k = 1; k < parties; k++) {
@@ -135,6 +154,41 @@ export function rdpDistributedDiscreteGaussian(e: DistributedDiscreteGaussianEve
   return Math.min((a / 2) * l2 * l2 + tau * d, (a / 2) * (l2 * l2 + 2 * l1 * tau + tau * tau * d), (a / 2) * (l2 + Math.sqrt(d) * tau) ** 2);
 }
 
+/**
+ * Generic upper bound on the RDP at integer order `alpha` >= 2 of a mechanism with RDP curve
+ * `rdp` (evaluated at integers 2..alpha) under Poisson subsampling with rate q (Zhu & Wang 2019,
+ * Thm 6): (1/(alpha-1)) log[(1-q)^(alpha-1)(alpha q - q + 1) + C(alpha,2) q^2 (1-q)^(alpha-2) e^{rdp(2)}
+ * + 3 sum_{l=3}^{alpha} C(alpha,l) (1-q)^(alpha-l) q^l e^{(l-1) rdp(l)}].
+ */
+export function poissonSubsampledRdpBound(q: number, rdp: (order: number) => number, alpha: number): number {
+  assertSamplingRate(q, 'samplingRate');
+  assertInt('order', alpha, 2, 1 << 20);
+  if (q === 1) return rdp(alpha);
+  const lq = Math.log(q);
+  const l1q = Math.log1p(-q);
+  const terms: number[] = [(alpha - 1) * l1q + Math.log1p((alpha - 1) * q)];
+  let logC = Math.log((alpha * (alpha - 1)) / 2);
+  terms.push(logC + 2 * lq + (alpha - 2) * l1q + rdp(2));
+  for (let l = 3; l <= alpha; l++) {
+    logC += Math.log((alpha - l + 1) / l);
+    terms.push(Math.log(3) + logC + (alpha - l) * l1q + l * lq + (l - 1) * rdp(l));
+  }
+  let m = -Infinity;
+  for (const t of terms) m = Math.max(m, t);
+  if (m === Infinity) return Infinity;
+  let acc = 0;
+  for (const t of terms) acc += Math.exp(t - m);
+  return Math.max(0, (m + Math.log(acc)) / (alpha - 1));
+}
+
+/** Per-step RDP of a distributed discrete Gaussian event at any order > 1, including its subsampling. */
+function ddgStepRdp(e: DistributedDiscreteGaussianEvent, order: number): number {
+  const q = e.samplingRate ?? 1;
+  if (q === 1) return rdpDistributedDiscreteGaussian(e, order);
+  const a = Math.max(2, Math.ceil(order));
+  return poissonSubsampledRdpBound(q, (j) => rdpDistributedDiscreteGaussian(e, j), a);
+}
+
 /** Total RDP curve of a composition of events on `orders`. */
 export function composeRdp(events: readonly DpEvent[], orders: readonly number[] = DEFAULT_RDP_ORDERS): Float64Array {
   assertEvents(events);
@@ -146,7 +200,7 @@ export function composeRdp(events: readonly DpEvent[], orders: readonly number[]
       const c = rdpCurve(e.samplingRate, e.noiseMultiplier, e.steps, orders);
       for (let i = 0; i < total.length; i++) total[i] = total[i]! + c[i]!;
     } else {
-      for (let i = 0; i < total.length; i++) total[i] = total[i]! + e.steps * rdpDistributedDiscreteGaussian(e, orders[i]!);
+      for (let i = 0; i < total.length; i++) total[i] = total[i]! + e.steps * ddgStepRdp(e, orders[i]!);
     }
   }
   return total;

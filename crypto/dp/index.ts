@@ -48,3 +48,26 @@ export {
   sampleDiscreteGaussianVector,
   type Rational,
 } from './discrete-gaussian.ts';
+export { poissonSubsampledRdpBound } from './accountant.ts';
+export {
+  addGaussianNoise,
+  assertMechanismAllowed,
+  assertMechanismConfig,
+  clipAndSumPerSample,
+  clipL2,
+  distributedLocalSigma,
+  distributedNoise,
+  distributedNoiseBound,
+  dpSgdStep,
+  gridL2Sensitivity,
+  l2Norm,
+  poissonSample,
+  privatizeUpdateLocal,
+  roundEvent,
+  type DpMechanismConfig,
+  type DpMode,
+  type DpSgdParams,
+  type GradientMatrix,
+  type NodeDpPolicy,
+  type PrivacyUnit,
+} from './mechanism.ts';
