@@ -31,9 +31,11 @@ export interface MaskingBenchOptions {
   readonly bits?: number;
   /** Shamir threshold (default ⌊2(k+1)/3⌋ + 1). */
   readonly threshold?: number;
+  /** Rounds to run (fresh keys and inputs each); figures are medians over them (default 3). */
+  readonly repeats?: number;
 }
 
-/** The figures {@link runMaskingBench} reports (times in milliseconds, medians over nodes). */
+/** The figures {@link runMaskingBench} reports (times in milliseconds; per-client figures are medians over all clients of all rounds). */
 export interface MaskingBenchResult {
   readonly scheme: 'masking';
   readonly params: number;
@@ -42,6 +44,7 @@ export interface MaskingBenchResult {
   readonly dropouts: number;
   readonly threshold: number;
   readonly bits: number;
+  readonly repeats: number;
   /** Per client: fresh keys, advertisement, verifying neighbours' keys, Shamir split and share encryption. */
   readonly clientSetupMs: number;
   /** Per client: decrypting shares, key agreements and computing the masked input. */
@@ -61,8 +64,10 @@ export interface MaskingBenchResult {
   readonly clientMaskOverPrg: number;
   /** Server: summing all masked inputs as they arrive. */
   readonly serverAggregateMs: number;
-  /** Server: accepting the unmask answers, reconstructing secrets and removing the masks. */
+  /** Server: accepting the unmask answers, reconstructing secrets and removing the masks (median over rounds). */
   readonly serverUnmaskMs: number;
+  /** serverUnmaskMs of each round, to show the spread. */
+  readonly serverUnmaskMsRuns: readonly number[];
   /** Bytes of masked input uploaded per parameter. */
   readonly uploadBytesPerParam: number;
   /** All bytes a client sends in the round (keys, shares, masked input, signature, unmask) per parameter. */
@@ -88,7 +93,7 @@ function wireBytes(m: unknown): number {
   return 0;
 }
 
-/** Runs one round and returns the measured figures. Throws `ERR_INVALID_ARGUMENT` for bad options. */
+/** Runs `repeats` complete rounds and returns the measured figures (medians). Throws `ERR_INVALID_ARGUMENT` for bad options. */
 export function runMaskingBench(opts: MaskingBenchOptions): MaskingBenchResult {
   assertInt('params', opts.params, 1, 2 ** 27);
   assertInt('nodes', opts.nodes, 2, 1000);
@@ -100,6 +105,8 @@ export function runMaskingBench(opts: MaskingBenchOptions): MaskingBenchResult {
   const bits = opts.bits ?? 32;
   assertInt('bits', bits, 1, 32);
   const threshold = opts.threshold ?? Math.floor((2 * (k + 1)) / 3) + 1;
+  const repeats = opts.repeats ?? 3;
+  assertInt('repeats', repeats, 1, 100);
   if (dropouts > k + 1 - threshold) throw new InvalidArgumentError('dropouts', `at most k + 1 - threshold = ${k + 1 - threshold} dropouts can be tolerated with k = ${k}, threshold = ${threshold}`);
 
   const members: RosterMember[] = [];
@@ -112,7 +119,57 @@ export function runMaskingBench(opts: MaskingBenchOptions): MaskingBenchResult {
   }
   members.push({ id: 'aggregator', role: 'aggregator', identityKey: generateSigningKeyPair().publicKey });
   const roster = new Roster('bench-fed', members);
-  const config: MaskingConfig = { federation: 'bench-fed', round: 1, aggregator: 'aggregator', participants: ids, threshold, neighbours: k, vectorLength: opts.params, bits };
+  const runs: RoundSample[] = [];
+  for (let round = 1; round <= repeats; round++) runs.push(oneRound(roster, secrets, ids, round, opts.params, k, threshold, bits, dropouts));
+  const all = (f: (r: RoundSample) => number[]): number[] => runs.flatMap(f);
+  const clientMaskMs = median(all((r) => r.mask));
+  const prgStreamedMs = median(all((r) => r.prg));
+  const prgOneShotMs = median(all((r) => r.oneShot));
+  // The bound is the faster of the two raw ways of expanding the same bytes.
+  const prgBoundMs = Math.min(prgStreamedMs, prgOneShotMs);
+  const unmaskRuns = runs.map((r) => r.unmask);
+  return {
+    scheme: 'masking',
+    params: opts.params,
+    nodes: n,
+    neighbours: k,
+    dropouts,
+    threshold,
+    bits,
+    repeats,
+    clientSetupMs: round2(median(all((r) => r.setup))),
+    clientMaskMs: round2(clientMaskMs),
+    prgBoundMs: round2(prgBoundMs),
+    clientMaskOverPrg: round2(clientMaskMs / prgBoundMs),
+    prgStreamedMs: round2(prgStreamedMs),
+    prgOneShotMs: round2(prgOneShotMs),
+    simd: SIMD_ENABLED,
+    serverAggregateMs: round2(median(runs.map((r) => r.aggregate))),
+    serverUnmaskMs: round2(median(unmaskRuns)),
+    serverUnmaskMsRuns: unmaskRuns.map(round2),
+    uploadBytesPerParam: runs[0]!.uploadBytesPerParam,
+    totalClientUploadBytesPerParam: runs[0]!.totalUploadBytesPerParam,
+    exact: runs.every((r) => r.exact),
+  };
+}
+
+interface RoundSample {
+  readonly setup: number[];
+  readonly mask: number[];
+  readonly prg: number[];
+  readonly oneShot: number[];
+  readonly aggregate: number;
+  readonly unmask: number;
+  readonly uploadBytesPerParam: number;
+  readonly totalUploadBytesPerParam: number;
+  readonly exact: boolean;
+}
+
+/** One complete round with fresh keys and inputs; raw timings. */
+function oneRound(roster: Roster, secrets: Map<string, Uint8Array>, ids: string[], round: number, params: number, k: number, threshold: number, bits: number, dropouts: number): RoundSample {
+  const n = ids.length;
+  const opts = { params };
+  const config: MaskingConfig = { federation: 'bench-fed', round, aggregator: 'aggregator', participants: ids, threshold, neighbours: k, vectorLength: opts.params, bits };
   const server = new MaskingServer(config, roster);
   const clients = new Map(ids.map((id) => [id, new MaskingClient({ config, roster, id, identitySecretKey: secrets.get(id)!, rng: systemRandom })]));
   const mod = bits === 32 ? 0 : (2 ** bits - 1) >>> 0;
@@ -195,28 +252,15 @@ export function runMaskingBench(opts: MaskingBenchOptions): MaskingBenchResult {
   for (let i = 0; i < expect.length && exact; i++) exact = expect[i] === result.sum[i];
   const survivorsSent = result.survivors.map((id) => sent.get(id)!);
 
-  const clientMaskMs = median(maskMs);
-  // The bound is the faster of the two raw ways of expanding the same bytes.
-  const prgBoundMs = Math.min(median(prgMs), median(oneShotMs));
   return {
-    scheme: 'masking',
-    params: opts.params,
-    nodes: n,
-    neighbours: k,
-    dropouts,
-    threshold,
-    bits,
-    clientSetupMs: round2(median([...setup.values()])),
-    clientMaskMs: round2(clientMaskMs),
-    prgBoundMs: round2(prgBoundMs),
-    clientMaskOverPrg: round2(clientMaskMs / prgBoundMs),
-    prgStreamedMs: round2(median(prgMs)),
-    prgOneShotMs: round2(median(oneShotMs)),
-    simd: SIMD_ENABLED,
-    serverAggregateMs: round2(serverAggregateMs),
-    serverUnmaskMs: round2(serverUnmaskMs),
-    uploadBytesPerParam: masked[0]!.words.byteLength / opts.params,
-    totalClientUploadBytesPerParam: Math.round((median(survivorsSent) / opts.params) * 1e4) / 1e4,
+    setup: [...setup.values()],
+    mask: maskMs,
+    prg: prgMs,
+    oneShot: oneShotMs,
+    aggregate: serverAggregateMs,
+    unmask: serverUnmaskMs,
+    uploadBytesPerParam: masked[0]!.words.byteLength / params,
+    totalUploadBytesPerParam: Math.round((median(survivorsSent) / params) * 1e4) / 1e4,
     exact,
   };
 }

@@ -5,9 +5,10 @@ import { isFedsecError } from '../../common/errors.ts';
 describe('masking benchmark (smoke, no timing assertions)', () => {
   it('reports every figure, 4 upload bytes per parameter, and an exact sum with a dropout', () => {
     const r = runMaskingBench({ params: 70_000, nodes: 4, dropouts: 1, threshold: 3 });
-    expect(r).toMatchObject({ scheme: 'masking', params: 70_000, nodes: 4, neighbours: 3, dropouts: 1, threshold: 3, uploadBytesPerParam: 4, exact: true });
+    expect(r).toMatchObject({ scheme: 'masking', params: 70_000, nodes: 4, neighbours: 3, dropouts: 1, threshold: 3, repeats: 3, uploadBytesPerParam: 4, exact: true });
+    expect(r.serverUnmaskMsRuns).toHaveLength(3);
     for (const k of ['clientSetupMs', 'clientMaskMs', 'prgBoundMs', 'serverUnmaskMs', 'serverAggregateMs'] as const) expect(r[k]).toBeGreaterThanOrEqual(0);
-    const s = runMaskingBench({ params: 1000, nodes: 8, neighbours: 4, threshold: 4, dropouts: 1, bits: 12 });
+    const s = runMaskingBench({ params: 1000, nodes: 8, neighbours: 4, threshold: 4, dropouts: 1, bits: 12, repeats: 1 });
     expect(s).toMatchObject({ neighbours: 4, bits: 12, exact: true });
   });
 
