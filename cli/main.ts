@@ -16,6 +16,7 @@ import { registerDemoCommands } from './demo.ts';
 import { registerNodeCommands } from './node.ts';
 import { registerAggregatorCommands } from './aggregator.ts';
 import { registerExperimentCommands } from './experiment.ts';
+import { registerDpCommands } from './dp.ts';
 
 /** Builds the CLI program with every command group registered. */
 export async function buildProgram(): Promise<Command> {
@@ -35,6 +36,7 @@ export async function buildProgram(): Promise<Command> {
     registerNodeCommands,
     registerAggregatorCommands,
     registerExperimentCommands,
+    registerDpCommands,
   ];
   for (const r of registrars) r(program);
   return program;
