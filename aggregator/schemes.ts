@@ -16,10 +16,13 @@ import { F64SumAccumulator, type ElemType } from '../proto/chunks.ts';
 import { encodeEngineMessage } from '../proto/envelope.ts';
 import { AggregatorError } from './errors.ts';
 import type { RoundRequest } from './service.ts';
+import { JlSchemeServer, type JlEnv } from './jl.ts';
 
 /** What a scheme may use of its round attempt. */
 export interface RoundContext {
   readonly tag: string;
+  /** Attempt number of this round. */
+  readonly attempt: number;
   /** Federation-wide attempt number (the engines' protocol round). */
   readonly seq: number;
   readonly request: RoundRequest;
@@ -47,8 +50,10 @@ export interface UploadSink {
 
 /** The result of a scheme. */
 export interface SchemeResult {
-  /** The released sum, as real numbers. */
+  /** The released sum, as real numbers (empty when the aggregator cannot decrypt: see `blob`). */
   readonly sum: Float64Array;
+  /** An opaque aggregate only the researcher can open (Joye-Libert). */
+  readonly blob?: Uint8Array;
   /** Nodes whose contributions are in the sum. */
   readonly contributors: string[];
   readonly metrics: Record<string, unknown>;
@@ -59,6 +64,8 @@ export interface SchemeServer {
   openUpload(node: string): UploadSink;
   /** Engine messages relayed by nodes (schemes with setup stages). Throws a typed error on a bad message. */
   onRelay?(from: string, msg: unknown): void;
+  /** Engine messages from the researcher (RoundReply). */
+  onResearcher?(msg: unknown): void;
   aggregate(accepted: readonly string[]): Promise<SchemeResult>;
 }
 
@@ -152,6 +159,8 @@ export interface SchemeEnv {
   readonly aggregator: string;
   /** The verified roster (throws if none is configured). */
   readonly roster: () => Roster;
+  /** Joye-Libert environment (absent: the scheme is unavailable). */
+  readonly jl?: JlEnv;
 }
 
 /** Builds the scheme of a round request. */
@@ -161,13 +170,13 @@ export function createScheme(req: RoundRequest, ctx: RoundContext, env: SchemeEn
       return new PlainScheme(ctx);
     case 'masking':
       return new MaskingScheme(ctx, env);
+    case 'jl':
+      return env.jl === undefined ? unavailable('jl (start the aggregator with a Joye-Libert modulus)') : new JlSchemeServer(ctx, env, env.jl);
     default:
-      return schemeFactories[req.secagg]?.(ctx, env) ?? unavailable(req.secagg);
+      return unavailable(String(req.secagg));
   }
 }
 
-/** Factories of further schemes (Joye-Libert registers here when its service side lands). */
-export const schemeFactories: Partial<Record<'jl', (ctx: RoundContext, env: SchemeEnv) => SchemeServer>> = {};
 
 /**
  * Pairwise masking (crypto/masking): the aggregator relays the nodes' signed key advertisements

@@ -21,7 +21,9 @@ import type { Roster } from '../crypto/roster.ts';
 import type { PeerVerifier, VerifiedPeer } from '../pki/verifier.ts';
 import { ChunkSequence, blobChunks, type ElemType } from '../proto/chunks.ts';
 import { writable } from '../proto/client.ts';
-import { decodeEngineMessage, parseJsonBody } from '../proto/envelope.ts';
+import { decodeEngineMessage, encodeEngineMessage, parseJsonBody } from '../proto/envelope.ts';
+import type { JlModulus } from '../crypto/jl/index.ts';
+import type { JlSetupRecord } from './jl.ts';
 import { MAX_BLOB_BYTES, MAX_JSON_CHARS, MAX_ROUND_NODES } from '../proto/limits.ts';
 import { decodePlanBundle } from '../proto/plan.ts';
 import {
@@ -48,6 +50,8 @@ export interface AggregatorOptions {
   readonly stageTimeoutMs?: number;
   /** Diagnostics sink (never receives secrets). */
   readonly log?: (line: string) => void;
+  /** Public Joye-Libert modulus (from `fedsec secagg modulus`); without it `secagg: jl` is unavailable. */
+  readonly jlModulus?: JlModulus;
 }
 
 /** One connected node. */
@@ -136,6 +140,7 @@ export class RoundRun implements RoundContext {
     this.#emit = emit;
   }
   get tag(): string { return this.record.tag; }
+  get attempt(): number { return this.record.attempt; }
   get seq(): number { return this.record.seq; }
   get signal(): AbortSignal { return this.abort.signal; }
   get timeoutMs(): number { return this.request.stageTimeoutMs; }
@@ -201,6 +206,7 @@ export class AggregatorService {
   readonly #sessions = new Map<string, NodeSession>();
   readonly #rounds = new Map<string, RoundRun>();
   readonly #busyExperiments = new Set<string>();
+  readonly #jlSetups = new Map<string, JlSetupRecord>();
   #server: grpc.Server | undefined;
   #stopCrlRefresh: (() => void) | undefined;
 
@@ -284,6 +290,7 @@ export class AggregatorService {
       CreateExperiment: unary<JsonBodyMsg, JsonBodyMsg>(['researcher'], (peer, req) => this.#createExperiment(peer, req)),
       GetExperiment: unary<JsonBodyMsg, JsonBodyMsg>(['researcher'], (peer, req) => this.#getExperiment(peer, req)),
       RunRound: (call: grpc.ServerWritableStream<JsonBodyMsg, RoundEventMsg>) => this.#runRoundCall(call),
+      RoundReply: unary<Envelope, object>(['researcher'], (peer, env) => this.#roundReply(peer, env)),
     };
   }
 
@@ -360,7 +367,7 @@ export class AggregatorService {
       }
       case 'relay': {
         const body = parseJsonBody(env.json, 'relay', MAX_JSON_CHARS);
-        assertString('relay.stage', body['stage'], 64, /^[a-z-]+$/, 'message');
+        assertString('relay.stage', body['stage'], 64, /^[a-z][a-z/-]*$/, 'message');
         if (!run.accepted.includes(session.id)) throw new InvalidMessageError('relay', 'only accepted participants may send engine messages');
         const msg = decodeEngineMessage(env.payload);
         if (run.scheme?.onRelay !== undefined) {
@@ -550,6 +557,16 @@ export class AggregatorService {
     return { json: JSON.stringify({ experiment: rec }) };
   }
 
+  /** A researcher's engine message for its running round (Joye-Libert advertisement, unmask request). */
+  #roundReply(peer: VerifiedPeer, env: Envelope): object {
+    const run = this.#rounds.get(env.round_tag);
+    if (run === undefined) throw new AggregatorError('ERR_AGG_ROUND_UNKNOWN', `no running round attempt ${JSON.stringify(String(env.round_tag)).slice(0, 200)}`);
+    if (this.#opts.store.getExperiment(run.record.experiment)?.owner !== peer.id) throw new FedsecError('ERR_AGG_NOT_OWNER', `round ${run.tag} belongs to another researcher`);
+    if (run.scheme?.onResearcher === undefined) throw new AggregatorError('ERR_AGG_ROUND_UNKNOWN', `round ${run.tag} expects no researcher messages`);
+    run.scheme.onResearcher(decodeEngineMessage(env.payload));
+    return {};
+  }
+
   #getExperiment(peer: VerifiedPeer, req: JsonBodyMsg): JsonBodyMsg {
     const body = parseJsonBody(req.json, 'request', MAX_JSON_CHARS);
     assertString('id', body['id'], 128, ID_PATTERN, 'message');
@@ -608,6 +625,7 @@ export class AggregatorService {
       throw new AggregatorError('ERR_AGG_TOO_FEW_NODES', `only ${candidates.length} connected node(s) hold dataset ${req.tag}; at least ${req.minParticipants} are required`, { available: candidates.length, required: req.minParticipants });
     }
     if (req.secagg !== 'off') validateCodecSpec(req.codec, req.vectorLength, candidates.length);
+    if (req.secagg === 'jl' && req.dp.mode === 'central') throw new AggregatorError('ERR_AGG_CONFIG', 'central DP needs an aggregator that can add noise to the sum; with Joye-Libert it cannot');
     this.#busyExperiments.add(exp.id);
     let rec: RoundRecord;
     try {
@@ -647,7 +665,13 @@ export class AggregatorService {
         throw new AggregatorError('ERR_AGG_TOO_FEW_NODES', `${run.accepted.length} of ${candidates.length} node(s) accepted; at least ${req.minParticipants} are required${why ? ` — ${why}` : ''}`, { accepted: run.accepted.length, required: req.minParticipants, refusals });
       }
       run.progress('accepted', `${run.accepted.length} node(s) accepted`, { nodes: run.accepted });
-      run.scheme = createScheme(req, run, { federation: this.#opts.verifier.federation, aggregator: this.#opts.tls.member.id, roster: () => this.#verifiedRoster() });
+      const jlModulus = this.#opts.jlModulus;
+      run.scheme = createScheme(req, run, {
+        federation: this.#opts.verifier.federation, aggregator: this.#opts.tls.member.id, roster: () => this.#verifiedRoster(),
+        ...(jlModulus === undefined ? {} : {
+          jl: { modulus: jlModulus, setups: this.#jlSetups, researcher: owner, toResearcher: (m: { stage: string }) => emit('relay', { stage: m.stage, payload: Buffer.from(encodeEngineMessage(m)).toString('base64') }), rosterDoc: () => this.#opts.roster?.() },
+        }),
+      });
       for (const n of run.accepted) run.send(n, 'begin', { participants: run.accepted });
       const out = await run.scheme.aggregate(run.accepted);
       if (out.contributors.length < req.minParticipants) {
@@ -660,7 +684,8 @@ export class AggregatorService {
         for (let i = 0; i < P; i++) out.sum[i]! += noise[i]!;
         run.progress('central-noise', `added central Gaussian noise (σ = ${req.dp.noiseMultiplier}) to the sum`);
       }
-      const resultHash = store.putBlob(new Uint8Array(out.sum.buffer, out.sum.byteOffset, out.sum.byteLength), this.#opts.tls.member.id);
+      const released = out.blob ?? new Uint8Array(out.sum.buffer, out.sum.byteOffset, out.sum.byteLength);
+      const resultHash = store.putBlob(released, this.#opts.tls.member.id);
       // Per-node release receipts (epsilon spent, audit heads) recorded with the round.
       const releases = await run.stage('release').all(out.contributors, Math.min(req.stageTimeoutMs, 10_000), run.signal);
       const nodes: Record<string, unknown> = {};
@@ -671,7 +696,7 @@ export class AggregatorService {
       const metrics = { ...out.metrics, nodes, refusals };
       store.completeRound(rec.tag, { resultHash, contributors: out.contributors, metrics });
       for (const n of out.contributors) run.send(n, 'done', { tag: rec.tag, contributors: out.contributors.length });
-      return { tag: rec.tag, attempt: rec.attempt, round: req.round, contributors: out.contributors, resultHash, length: out.sum.length, metrics };
+      return { tag: rec.tag, attempt: rec.attempt, round: req.round, contributors: out.contributors, invited: candidates.length, resultHash, length: out.blob === undefined ? out.sum.length : 0, encrypted: out.blob !== undefined, metrics };
     } catch (e) {
       const reason = e instanceof FedsecError ? `[${e.code}] ${e.message}` : 'internal error';
       store.abortRound(rec.tag, reason, { refusals });

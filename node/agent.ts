@@ -14,6 +14,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { FedsecError, InvalidMessageError } from '../common/errors.ts';
 import { MaskingClient, type MaskingConfig } from '../crypto/masking/index.ts';
+import { JlNode, JlSetupNode, parseModulus, type JlModulus, type JlNodeUnmaskInput, type JlSetupAdvertise, type JlSetupShares, type JlTag } from '../crypto/jl/index.ts';
 import { encodeVector, encodedLength, maskingConfigFor } from '../proto/secagg.ts';
 import type { Roster } from '../crypto/roster.ts';
 import { systemRandom, type RandomSource } from '../crypto/random.ts';
@@ -74,8 +75,18 @@ export interface NodeAgentOptions {
   readonly rng?: RandomSource;
   /** Diagnostics sink (never receives data or secrets). */
   readonly log?: (line: string) => void;
+  /** Pinned Joye-Libert modulus fingerprint (hex); without it any modulus of at least 2048 bits is accepted. */
+  readonly jlModulusFingerprint?: string;
   /** Test hook: called at each stage; throwing simulates a crash of the node at that point. */
   readonly onStage?: (stage: string, work: WorkRequest) => void | Promise<void>;
+}
+
+/** Joye-Libert state of one key setup at this node (keys live in memory only). */
+interface JlEntry {
+  setup: JlSetupNode | undefined;
+  readonly modulus: JlModulus;
+  readonly ready: Promise<JlNode>;
+  readonly resolve: (n: JlNode) => void;
 }
 
 /** Work as the aggregator sends it. */
@@ -91,6 +102,13 @@ interface WorkEnvelope {
 interface ActiveRound {
   readonly work: WorkEnvelope;
   readonly abort: AbortController;
+  roster?: Roster;
+  /** Resolves with the encoded input once computed (Joye-Libert submits when asked). */
+  readonly inputReady: Promise<Uint32Array>;
+  setInput: (v: Uint32Array) => void;
+  /** Resolves once the Joye-Libert submission left the node. */
+  readonly submitted: Promise<void>;
+  markSubmitted: () => void;
   /** Resolves with the final participant list when the aggregator sends `begin`. */
   readonly begun: Promise<readonly string[]>;
   begin: (participants: readonly string[]) => void;
@@ -122,6 +140,7 @@ export class NodeAgent {
   readonly #opts: NodeAgentOptions;
   readonly #client: FederationClient;
   readonly #rounds = new Map<string, ActiveRound>();
+  readonly #jl = new Map<string, JlEntry>();
   #stream: grpc.ClientDuplexStream<Envelope, Envelope> | undefined;
   #closed = false;
   #connectedOnce: Promise<void>;
@@ -295,15 +314,18 @@ export class NodeAgent {
         if (work.dp.mode !== 'local' && work.secagg === 'off') throw new NodeError('ERR_NODE_POLICY_SECAGG_REQUIRED', `DP mode ${work.dp.mode} needs secure aggregation: without it the aggregator would see an under-noised or un-noised update`);
         await this.#opts.privacy.check(work, decision, data.train.rows);
       }
-      if (work.secagg === 'masking') roster = this.#verifiedRoster(we);
-      if (work.secagg === 'jl') throw new NodeError('ERR_NODE_POLICY_SCHEME', 'this node build has no Joye-Libert client yet');
+      if (work.secagg === 'masking' || work.secagg === 'jl') roster = this.#verifiedRoster(we);
     } catch (e) {
       this.#refuse(tag, e, work);
       return;
     }
     let begin!: (p: readonly string[]) => void;
     const begun = new Promise<readonly string[]>((r) => { begin = r; });
-    const active: ActiveRound = { work: we, abort: new AbortController(), begun, begin, inbox: [] };
+    let setInput!: (v: Uint32Array) => void;
+    const inputReady = new Promise<Uint32Array>((r) => { setInput = r; });
+    let markSubmitted!: () => void;
+    const submitted = new Promise<void>((r) => { markSubmitted = r; });
+    const active: ActiveRound = { work: we, abort: new AbortController(), begun, begin, inbox: [], inputReady, setInput, submitted, markSubmitted, ...(roster === undefined ? {} : { roster }) };
     this.#rounds.set(tag, active);
     this.#send('accept', tag, { overrides: decision.overrides, auditHead: this.#opts.audit.head() });
     try {
@@ -331,7 +353,9 @@ export class NodeAgent {
         await this.#client.uploadUpdate(tag, contribution, active.abort.signal);
       } else {
         active.input = this.#encode(we, contribution);
+        active.setInput(active.input);
         await this.#drainInbox(active);
+        if (work.secagg === 'jl') await Promise.race([active.submitted, aborted(active.abort.signal)]);
       }
       this.#opts.audit.append('release', { tag, dataset: work.tag, scheme: work.secagg, elements: we.vectorLength, ...(spent ? { epsilon: spent.epsilon, delta: spent.delta } : {}) });
       this.#send('release', tag, { ...(spent ? { epsilon: spent.epsilon, delta: spent.delta } : {}), dataset: work.tag, auditHead: this.#opts.audit.head() });
@@ -412,8 +436,82 @@ export class NodeAgent {
   }
 
   async #onRelay(active: ActiveRound, env: Envelope): Promise<void> {
+    if (active.work.work.secagg === 'jl') {
+      try {
+        await this.#onJl(active, decodeEngineMessage(env.payload) as Record<string, unknown>);
+      } catch (e) {
+        this.#log(`Joye-Libert ${JSON.stringify(env.json).slice(0, 80)} failed: ${(e as Error).message}`);
+        active.abort.abort();
+      }
+      return;
+    }
     active.inbox.push(env);
     await this.#drainInbox(active);
+  }
+
+  /** Joye-Libert: key setup (once per setup id) and the round's submit / unmask steps. */
+  async #onJl(active: ActiveRound, msg: Record<string, unknown>): Promise<void> {
+    const tag = roundTagOf(active.work);
+    const send = (m: { stage: string }): void => this.#send('relay', tag, { stage: m.stage }, encodeEngineMessage(m));
+    const identity = { id: this.id, secretKey: this.#opts.identitySecretKey };
+    const setupId = String(msg['setupId'] ?? '');
+    switch (msg['stage']) {
+      case 'jl/setup/start': {
+        const modulus = parseModulus(msg['modulus'], this.#opts.jlModulusFingerprint === undefined ? {} : { expectedFingerprint: this.#opts.jlModulusFingerprint });
+        const nodes = msg['nodes'] as string[];
+        if (!Array.isArray(nodes) || !nodes.includes(this.id)) throw new InvalidMessageError('nodes', 'this node is not part of the key setup');
+        const min = Math.max(this.#opts.policy().minParticipants, active.work.work.minParticipants);
+        if (nodes.length < min) throw new NodeError('ERR_NODE_POLICY_PARTICIPANTS', `key setup over ${nodes.length} nodes; policy requires ${min}`);
+        const setup = new JlSetupNode({ roster: active.roster!, modulus, setupId, nodes, researcher: String(msg['researcher']), threshold: Number(msg['threshold']) }, identity, this.#opts.rng ?? systemRandom);
+        let resolve!: (n: JlNode) => void;
+        const ready = new Promise<JlNode>((r) => { resolve = r; });
+        this.#jl.set(setupId, { setup, modulus, ready, resolve });
+        send(setup.advertise());
+        return;
+      }
+      case 'jl/setup/ads': {
+        const e = this.#jlEntry(setupId);
+        send(e.setup!.deal(msg['ads'] as JlSetupAdvertise[]));
+        return;
+      }
+      case 'jl/setup/shares-for': {
+        const e = this.#jlEntry(setupId);
+        for (const m of msg['shares'] as JlSetupShares[]) e.setup!.receive(m);
+        const sum = e.setup!.complete();
+        const node = new JlNode(e.setup!.keys(), e.modulus, identity, active.roster!);
+        e.setup = undefined;
+        send(sum);
+        e.resolve(node);
+        return;
+      }
+      case 'jl/round/go': {
+        const e = this.#jlEntry(setupId);
+        const node = await e.ready;
+        const input = await Promise.race([active.inputReady, aborted(active.abort.signal)]);
+        const jlTag = msg['tag'] as JlTag;
+        const w = active.work.work;
+        if (jlTag.experiment !== w.experiment || jlTag.round !== w.round || jlTag.attempt !== w.attempt) throw new InvalidMessageError('tag', 'Joye-Libert tag does not match the accepted work');
+        await node.precompute(jlTag, input.length, 32);
+        send(node.submit(jlTag, input, 32));
+        active.markSubmitted();
+        return;
+      }
+      case 'jl/round/unmask-input': {
+        const node = await this.#jlEntry(setupId === '' ? String((msg['request'] as Record<string, unknown>)['setupId']) : setupId).ready;
+        const { stage: _s, ...input } = msg;
+        void _s;
+        send(await node.unmask(input as unknown as JlNodeUnmaskInput));
+        return;
+      }
+      default:
+        throw new InvalidMessageError('stage', 'unknown Joye-Libert message');
+    }
+  }
+
+  #jlEntry(setupId: string): JlEntry {
+    const e = this.#jl.get(setupId);
+    if (e === undefined) throw new NodeError('ERR_NODE_REQUEST_INVALID', `no Joye-Libert key setup ${setupId.slice(0, 64)} at this node (restarted since? a new setup is needed)`);
+    return e;
   }
 
   /** Feeds queued engine messages to the masking client (the `shares` message waits for the input). */

@@ -106,6 +106,13 @@ export class FederationClient {
     return JSON.parse(res.json) as Record<string, unknown>;
   }
 
+  /** Sends the researcher's engine message for a running round (RoundReply). */
+  async roundReply(roundTag: string, payload: Uint8Array): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.#raw['RoundReply']!({ type: 'relay', round_tag: roundTag, json: '{}', payload }, (err: grpc.ServiceError | null) => (err ? reject(fromServiceError(err)) : resolve()));
+    });
+  }
+
   /** Runs a round; `onEvent` sees every event, the promise resolves with the `result` event body. */
   async runRound(body: Record<string, unknown>, onEvent: (type: string, body: Record<string, unknown>) => void = () => undefined): Promise<Record<string, unknown>> {
     const call = this.#raw['RunRound']!({ json: JSON.stringify(body) }) as grpc.ClientReadableStream<RoundEventMsg>;

@@ -22,7 +22,13 @@ import { f64FromBytes, f64ToBytes } from '../proto/chunks.ts';
 import type { FederationClient } from '../proto/client.ts';
 import { writeFileDurable } from '../proto/durable.ts';
 import { decodePlanBundle, encodePlanBundle, planHash, type PlanBundle } from '../proto/plan.ts';
-import { encodedLength } from '../proto/secagg.ts';
+import { decodeVectorSum, encodedLength } from '../proto/secagg.ts';
+import { decodeEngineMessage, encodeEngineMessage } from '../proto/envelope.ts';
+import { JlResearcher, JlSetupResearcher, parseModulus, type JlAggregate, type JlModulus, type JlSetupAdvertise, type JlSetupSum, type JlUnmaskProposal } from '../crypto/jl/index.ts';
+import type { Roster } from '../crypto/roster.ts';
+import { verifyRoster } from '../pki/roster.ts';
+import { toHex } from '../crypto/bytes.ts';
+import { randomBytes } from '../crypto/random.ts';
 import { wideExponent } from '../proto/widecodec.ts';
 import { EVAL_LENGTH, TRAIN_TAIL, trainContributionLength, validateArgs, validateDp, type DpRequest, type SecAggScheme, type TrainingArgs } from '../proto/work.ts';
 import { planFromBundle, planToBundle, type TrainingPlan } from './plans/index.ts';
@@ -95,6 +101,18 @@ export interface RunOptions {
   readonly onEvent?: (round: number, type: string, body: Record<string, unknown>) => void;
   /** Checkpoint file written after every round. */
   readonly checkpoint?: string;
+  /** Joye-Libert (secagg 'jl'): the researcher's identity and the CA that signed the roster. */
+  readonly jl?: JlResearcherOptions;
+}
+
+/** What the researcher needs for Joye-Libert rounds. */
+export interface JlResearcherOptions {
+  /** This researcher's member id and raw Ed25519 identity secret (32 bytes). */
+  readonly identity: { readonly id: string; readonly secretKey: Uint8Array };
+  /** Federation CA certificate, to verify the relayed roster. */
+  readonly caCert: string | Uint8Array;
+  /** Pinned modulus fingerprint (hex); without it any modulus of at least 2048 bits is accepted. */
+  readonly modulusFingerprint?: string;
 }
 
 interface Checkpoint {
@@ -121,6 +139,9 @@ export class Experiment {
   #history: RoundSummary[] = [];
   #standardization: { mean: number[]; std: number[] } | undefined;
   #nextRound = 0;
+  /** Joye-Libert key-setup id of this run (a fresh setup per process). */
+  readonly #jlSetupId: string;
+  readonly #jl = new Map<string, { setup?: JlSetupResearcher; engine?: JlResearcher; modulus: JlModulus; roster: Roster }>();
 
   constructor(config: ExperimentConfig) {
     assertString('id', config.id, 128, ID_PATTERN);
@@ -136,6 +157,7 @@ export class Experiment {
     this.bundle = decodePlanBundle(this.encodedPlan);
     this.planHash = planHash(this.encodedPlan);
     this.#params = Float64Array.from(planFromBundle(this.bundle).initialParameters);
+    this.#jlSetupId = `${config.id.slice(0, 100)}-jl-${toHex(randomBytes(6))}`;
   }
 
   /** Current global parameters. */
@@ -193,7 +215,8 @@ export class Experiment {
       const res = done !== undefined
         ? { tag: done['tag'], attempt: done['attempt'], contributors: done['contributors'], resultHash: done['result'], metrics: done['metrics'] } as Record<string, unknown>
         : await this.#runWithRetries(client, r, kind, opts);
-      const sum = f64FromBytes(await client.download(String(res['resultHash'])));
+      const blob = await client.download(String(res['resultHash']));
+      const sum = res['encrypted'] === true ? await this.#jlDecrypt(blob, kind, res) : f64FromBytes(blob);
       const summary = this.#apply(r, kind, res, sum, (Date.now() - t0) / 1000);
       this.#history.push(summary);
       this.#nextRound = r + 1;
@@ -225,12 +248,87 @@ export class Experiment {
     for (let a = 1; ; a++) {
       try {
         const model = kind === 'stats' ? undefined : await client.uploadBlob(f64ToBytes(this.#params));
-        return await client.runRound(this.#roundBody(round, kind, model), (t, b) => opts.onEvent?.(round, t, b));
+        let tag = '';
+        let chain: Promise<void> = Promise.resolve();
+        let jlError: unknown;
+        const res = await client.runRound(this.#roundBody(round, kind, model), (t, b) => {
+          if (t === 'progress' && typeof b['tag'] === 'string') tag = b['tag'];
+          if (t === 'relay') {
+            chain = chain.then(() => this.#onJlMessage(client, tag, b, opts)).catch((e: unknown) => { jlError ??= e; });
+            return;
+          }
+          opts.onEvent?.(round, t, b);
+        });
+        await chain;
+        if (jlError !== undefined) throw jlError;
+        return res;
       } catch (e) {
         if (a >= attempts || !(e instanceof FedsecError) || !RETRYABLE.has(e.code)) throw e;
         opts.onEvent?.(round, 'retry', { code: e.code, message: e.message, attempt: a + 1 });
       }
     }
+  }
+
+  /** Handles a Joye-Libert engine message relayed by the aggregator. */
+  async #onJlMessage(client: FederationClient, tag: string, b: Record<string, unknown>, opts: RunOptions): Promise<void> {
+    const jl = opts.jl;
+    if (jl === undefined) throw new InvalidArgumentError('jl', 'a Joye-Libert round needs RunOptions.jl (identity and CA certificate)');
+    const msg = decodeEngineMessage(new Uint8Array(Buffer.from(String(b['payload'] ?? ''), 'base64'))) as Record<string, unknown>;
+    const reply = (m: unknown): Promise<void> => client.roundReply(tag, encodeEngineMessage(m));
+    const setupId = String(msg['setupId'] ?? '');
+    if (setupId !== this.#jlSetupId) throw new InvalidArgumentError('setupId', 'the aggregator relayed a message of another key setup');
+    switch (msg['stage']) {
+      case 'jl/setup/start': {
+        if (msg['researcher'] !== jl.identity.id) throw new InvalidArgumentError('researcher', 'the key setup names another researcher');
+        const modulus = parseModulus(msg['modulus'], jl.modulusFingerprint === undefined ? {} : { expectedFingerprint: jl.modulusFingerprint });
+        const roster = verifyRoster(msg['roster'], jl.caCert).toRoster();
+        const setup = new JlSetupResearcher({ roster, modulus, setupId, nodes: msg['nodes'] as string[], researcher: jl.identity.id, threshold: Number(msg['threshold']) }, jl.identity);
+        this.#jl.set(setupId, { setup, modulus, roster });
+        await reply(setup.advertise());
+        return;
+      }
+      case 'jl/setup/ads':
+        this.#jlState(setupId).setup!.accept(msg['ads'] as JlSetupAdvertise[]);
+        return;
+      case 'jl/setup/sums': {
+        const st = this.#jlState(setupId);
+        for (const s of msg['sums'] as JlSetupSum[]) st.setup!.receive(s);
+        st.engine = new JlResearcher(st.setup!.keys(), st.modulus, jl.identity, st.roster);
+        st.setup = undefined;
+        return;
+      }
+      case 'jl/round/unmask-proposal': {
+        const engine = this.#jlState(setupId).engine;
+        if (engine === undefined) throw new InvalidArgumentError('setup', 'Joye-Libert key setup did not complete');
+        const p = msg as unknown as JlUnmaskProposal;
+        await engine.precompute(p.tag, p.valueCount, p.valueBits);
+        await reply(engine.approve(p));
+        return;
+      }
+      default:
+        throw new InvalidArgumentError('stage', 'unexpected Joye-Libert message');
+    }
+  }
+
+  #jlState(setupId: string): { setup?: JlSetupResearcher; engine?: JlResearcher; modulus: JlModulus; roster: Roster } {
+    const st = this.#jl.get(setupId);
+    if (st === undefined) throw new InvalidArgumentError('setupId', 'no Joye-Libert key setup in this run');
+    return st;
+  }
+
+  /** Decrypts a Joye-Libert aggregate into the real-valued sum. */
+  async #jlDecrypt(blob: Uint8Array, kind: 'stats' | 'train' | 'eval', res: Record<string, unknown>): Promise<Float64Array> {
+    const engine = this.#jl.get(this.#jlSetupId)?.engine;
+    if (engine === undefined) throw new FedsecError('ERR_JL_ROUND', 'this encrypted aggregate belongs to a key setup of another run; it cannot be replayed');
+    const agg = decodeEngineMessage(blob) as JlAggregate;
+    const out = await engine.finalize(agg);
+    const codec = this.#codecFor(kind);
+    return decodeVectorSum(codec, out.ring, Number(res['invited'] ?? out.survivors.length), out.survivors.length);
+  }
+
+  #codecFor(kind: 'stats' | 'train' | 'eval'): Record<string, unknown> {
+    const c = this.config;
+    return kind === 'stats' ? { type: 'wide', exp: wideExponent(c.statsBound ?? 1e12) } : { type: 'fixed', bits: 32, clip: c.codecClip ?? 1e5 };
   }
 
   #roundBody(round: number, kind: 'stats' | 'train' | 'eval', model: string | undefined): Record<string, unknown> {
@@ -239,7 +337,7 @@ export class Experiment {
     const dp: DpRequest = c.dp === false || kind !== 'train' ? { mode: 'off', noiseMultiplier: 0, clipNorm: 1, delta: c.dp === false ? 1e-5 : c.dp.delta } : c.dp;
     const F = Number(this.bundle.meta['features'] ?? 0);
     const real = kind === 'stats' ? 1 + 2 * F : kind === 'eval' ? EVAL_LENGTH : trainContributionLength(this.bundle.numParams);
-    const codec = kind === 'stats' ? { type: 'wide', exp: wideExponent(c.statsBound ?? 1e12) } : { type: 'fixed', bits: 32, clip: c.codecClip ?? 1e5 };
+    const codec = { ...this.#codecFor(kind), ...(secagg === 'jl' ? { jlSetup: this.#jlSetupId } : {}) };
     return {
       experiment: c.id, round, kind, tag: c.tags[0], plan: this.planHash, ...(model === undefined ? {} : { model }),
       args: this.#args, secagg, dp, minParticipants: c.minNodes ?? 3,

@@ -11,6 +11,7 @@ import type { TabularDataset } from '../../node/datasets/index.ts';
 import { PlanStore } from '../../node/plans.ts';
 import { parsePolicy, type NodePolicy } from '../../node/policy.ts';
 import { FederationClient } from '../../proto/client.ts';
+import type { JlModulus } from '../../crypto/jl/index.ts';
 
 /** A deterministic numeric table (values spread over several magnitudes). */
 export function syntheticTable(seedByte: number, rows: number, cols: number): TabularDataset {
@@ -47,7 +48,7 @@ export interface Harness {
 }
 
 /** Starts a federation with the given nodes (not yet connected). */
-export async function startHarness(dir: string, nodes: readonly string[], opts: { minParticipants?: number; stageTimeoutMs?: number } = {}): Promise<Harness> {
+export async function startHarness(dir: string, nodes: readonly string[], opts: { minParticipants?: number; stageTimeoutMs?: number; jlModulus?: JlModulus } = {}): Promise<Harness> {
   const fed = await createLocalFederation(dir, { nodes, researchers: ['alice', 'bob'] });
   const aggMember = fed.members.get('aggregator')!;
   const clients: FederationClient[] = [];

@@ -14,6 +14,7 @@ import { trainContributionLength, type WorkRequest } from '../../proto/work.ts';
 import { Experiment } from '../../researcher/experiment.ts';
 import { encodePlan, logisticRegressionPlan } from '../../researcher/plans/index.ts';
 import { wdbcPath } from '../../researcher/demo.ts';
+import { parseModulus } from '../../crypto/jl/index.ts';
 import { startHarness, type Harness } from './helpers.ts';
 
 const NODES = ['n1', 'n2', 'n3'];
@@ -32,10 +33,10 @@ let alice: FederationClient;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fedsec-train-'));
-  h = await startHarness(dir, NODES, { minParticipants: 3 });
+  h = await startHarness(dir, NODES, { minParticipants: 3, jlModulus: parseModulus(readFileSync('test/fixtures/jl/modulus-2048.json', 'utf8')) });
   for (const [i, id] of NODES.entries()) {
     const policy = parsePolicy({
-      schemes: ['masking', 'off'], requireSecureAggregation: false, requireDp: false, minNoiseMultiplier: 0.5,
+      schemes: ['masking', 'jl', 'off'], requireSecureAggregation: false, requireDp: false, minNoiseMultiplier: 0.5,
       // n3 has a tight budget: DP rounds exhaust it quickly.
       budgets: { [TAG]: { epsilon: id === 'n3' ? 15 : 100, delta: 1e-5 } },
     });
@@ -93,8 +94,9 @@ describe('training over the federation', () => {
     for (let j = 0; j <= P + 1; j++) expect(Math.abs(gotMasked[j]! - want1[j]!)).toBeLessThan(3 * 2 ** -12 + 1e-9);
   });
 
-  const combos: Array<['masking' | false, 'off' | 'local' | 'distributed' | 'central']> = [
+  const combos: Array<['masking' | 'jl' | false, 'off' | 'local' | 'distributed' | 'central']> = [
     [false, 'off'], ['masking', 'off'], ['masking', 'distributed'], ['masking', 'local'], ['masking', 'central'], [false, 'local'],
+    ['jl', 'distributed'], ['jl', 'local'],
   ];
   for (const [secagg, mode] of combos) {
     it(`experiment with secagg ${secagg || 'off'} and DP ${mode} learns wdbc`, async () => {
@@ -103,7 +105,7 @@ describe('training over the federation', () => {
         dp: mode === 'off' ? false : { mode, noiseMultiplier: 4, clipNorm: 1, delta: 1e-5 },
         trainingArgs: mode === 'local' ? ARGS : { ...ARGS, learningRate: 1 }, stageTimeoutMs: 20_000,
       });
-      const res = await exp.run(alice);
+      const res = await exp.run(alice, { jl: { identity: { id: 'alice', secretKey: h.fed.members.get('alice')!.identitySecretKey }, caCert: h.fed.caPem } });
       expect(res.history.map((r) => r.kind)).toEqual(['stats', 'train', 'train', 'train', 'eval']);
       expect(res.history.every((r) => r.participants.length === 3)).toBe(true);
       expect(res.accuracy).toBeGreaterThan(0.85);
