@@ -12,7 +12,7 @@ import { randomBytes, systemRandom } from '../crypto/random.ts';
 import { Roster, type RosterMember } from '../crypto/roster.ts';
 import { MaskingClient } from '../crypto/masking/client.ts';
 import { MaskingServer } from '../crypto/masking/server.ts';
-import { expandKeystreamOnly } from '../crypto/masking/masks.ts';
+import { expandKeystreamOnly, maskBytesPerWord } from '../crypto/masking/masks.ts';
 import { SIMD_ENABLED } from '../crypto/masking/simd.ts';
 import type { MaskingConfig } from '../crypto/masking/config.ts';
 import type { ClientMessage, MaskedInputMessage, Outgoing } from '../crypto/masking/messages.ts';
@@ -68,6 +68,10 @@ export interface MaskingBenchResult {
   readonly serverUnmaskMs: number;
   /** serverUnmaskMs of each round, to show the spread. */
   readonly serverUnmaskMsRuns: readonly number[];
+  /** Masks the server expands to unmask: one self mask per survivor, one pairwise mask per (dropped, surviving neighbour) pair. */
+  readonly serverMasks: number;
+  /** In the same run: the raw keystream of those masks (the bound for serverUnmaskMs). */
+  readonly serverPrgBoundMs: number;
   /** Bytes of masked input uploaded per parameter. */
   readonly uploadBytesPerParam: number;
   /** All bytes a client sends in the round (keys, shares, masked input, signature, unmask) per parameter. */
@@ -147,6 +151,8 @@ export function runMaskingBench(opts: MaskingBenchOptions): MaskingBenchResult {
     serverAggregateMs: round2(median(runs.map((r) => r.aggregate))),
     serverUnmaskMs: round2(median(unmaskRuns)),
     serverUnmaskMsRuns: unmaskRuns.map(round2),
+    serverMasks: runs[0]!.serverMasks,
+    serverPrgBoundMs: round2(median(runs.map((r) => r.serverPrg))),
     uploadBytesPerParam: runs[0]!.uploadBytesPerParam,
     totalClientUploadBytesPerParam: runs[0]!.totalUploadBytesPerParam,
     exact: runs.every((r) => r.exact),
@@ -160,6 +166,8 @@ interface RoundSample {
   readonly oneShot: number[];
   readonly aggregate: number;
   readonly unmask: number;
+  readonly serverPrg: number;
+  readonly serverMasks: number;
   readonly uploadBytesPerParam: number;
   readonly totalUploadBytesPerParam: number;
   readonly exact: boolean;
@@ -224,10 +232,10 @@ function oneRound(roster: Roster, secrets: Map<string, Uint8Array>, ids: string[
     masked.push(record(m) as MaskedInputMessage);
     const expansions = (o.message.stage === 'shares' ? o.message.shares.length : 0) + 1;
     const t1 = performance.now();
-    expandKeystreamOnly(expansions, opts.params, prgKey);
+    expandKeystreamOnly(expansions, opts.params, prgKey, maskBytesPerWord(bits));
     prgMs.push(performance.now() - t1);
     const t2 = performance.now();
-    for (let e = 0; e < expansions; e++) aesCtrKeystream(prgKey, iv, 4 * opts.params);
+    for (let e = 0; e < expansions; e++) aesCtrKeystream(prgKey, iv, maskBytesPerWord(bits) * opts.params);
     oneShotMs.push(performance.now() - t2);
   }
   const ta = performance.now();
@@ -242,6 +250,11 @@ function oneRound(roster: Roster, secrets: Map<string, Uint8Array>, ids: string[
   const serverUnmaskMs = performance.now() - tu;
 
   const result = server.result();
+  // In the same conditions: the raw keystream of the masks the server had to expand.
+  const serverMasks = result.survivors.length + result.dropped.reduce((a, v) => a + result.survivors.filter((u) => server.round.areNeighbours(u, v)).length, 0);
+  const tb = performance.now();
+  expandKeystreamOnly(serverMasks, opts.params, prgKey, maskBytesPerWord(bits));
+  const serverPrgBoundMs = performance.now() - tb;
   const expect = new Uint32Array(opts.params);
   for (const id of result.survivors) {
     const x = inputs.get(id)!;
@@ -259,6 +272,8 @@ function oneRound(roster: Roster, secrets: Map<string, Uint8Array>, ids: string[
     oneShot: oneShotMs,
     aggregate: serverAggregateMs,
     unmask: serverUnmaskMs,
+    serverPrg: serverPrgBoundMs,
+    serverMasks,
     uploadBytesPerParam: masked[0]!.words.byteLength / params,
     totalUploadBytesPerParam: Math.round((median(survivorsSent) / params) * 1e4) / 1e4,
     exact,

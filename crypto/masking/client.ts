@@ -256,7 +256,7 @@ export class MaskingClient {
     const masked = input.slice();
     const specs: MaskSpec[] = [{ seed: this.#selfSeed!, domain: selfMaskDomain(this.round, this.id), negate: false }];
     for (const from of received.keys()) specs.push(pairMaskSpec(this.round, this.#peers.get(from)!.pairSeed, this.id, from));
-    combineMasks(masked, specs);
+    combineMasks(masked, specs, this.round.bits);
     reduceWords(masked, this.round.bits);
     for (const [from, h] of received) this.#held.set(from, h);
     // The client's own secrets are now only recoverable from the shares: forget them.

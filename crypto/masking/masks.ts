@@ -1,14 +1,18 @@
 /**
  * Mask derivation and arithmetic shared by the client and the server.
  *
- * A mask is the word stream of `expandMask(seed, domain, count, bits)` (crypto/prg.ts): AES-256-CTR
- * under `deriveKey(seed, ['fedsec/prg/aes-256-ctr', ...domain])` from a zero counter block, read
- * as little-endian words. {@link combineMasks} produces exactly those words, but streams every
- * mask in cache-sized blocks and adds them into the accumulator block by block, so the
- * keystream is consumed while still in cache instead of materialising one 4-byte-per-parameter
- * array per mask. Words are combined mod 2^32 and reduced to Z_(2^bits) once at the end: since
- * 2^bits divides 2^32 this equals summing the `bits`-wide masks mod 2^bits. The test suite checks
- * the equality with `expandMask` directly.
+ * A mask is read from the keystream of `expandMask` (crypto/prg.ts): AES-256-CTR under
+ * `deriveKey(seed, ['fedsec/prg/aes-256-ctr', ...domain])` from a zero counter block.
+ * - For rings of more than 16 bits, mask word i is keystream bytes 4i..4i+3 (little-endian):
+ *   exactly `expandMask(seed, domain, count, bits)`.
+ * - For rings of at most 16 bits, mask word i is keystream bytes 2i..2i+1 (little-endian), i.e.
+ *   the low and high halves of `expandMask(seed, domain, ⌈count/2⌉, 32)`'s words, mod 2^bits:
+ *   just as uniform, and half the keystream (the PRG is the cost that dominates masking).
+ * {@link combineMasks} streams every mask in cache-sized blocks and adds them into the
+ * accumulator block by block, so the keystream is consumed while still in cache instead of
+ * materialising one array per mask. Words are combined mod 2^32 and reduced to Z_(2^bits) once
+ * at the end: since 2^bits divides 2^32 this equals summing the `bits`-wide masks mod 2^bits.
+ * The test suite checks both layouts against `expandMask` directly.
  */
 import { createCipheriv } from 'node:crypto';
 import { InvalidArgumentError } from '../../common/errors.ts';
@@ -18,7 +22,7 @@ import type { TupleItem } from '../bytes.ts';
 import { deriveKey } from '../hkdf.ts';
 import { x25519SharedSecret } from '../x25519.ts';
 import type { MaskingRound } from './config.ts';
-import { addWordsInto, applyToBlock, SIMD_BLOCK_WORDS } from './simd.ts';
+import { addWordsInto, applyToBlock, SIMD_BLOCK_WORDS, type MaskWords } from './simd.ts';
 
 const LITTLE_ENDIAN = endianness() === 'LE';
 type Cipheriv = ReturnType<typeof createCipheriv>;
@@ -38,23 +42,32 @@ function maskCipher(seed: Uint8Array, domain: readonly TupleItem[]): Cipheriv {
   return createCipheriv('aes-256-ctr', deriveKey(seed, ['fedsec/prg/aes-256-ctr', ...domain]), new Uint8Array(16));
 }
 
-/** Reads the next `words` keystream words of `c` as a Uint32Array (little-endian words). */
-function nextWords(c: Cipheriv, zeros: Buffer, words: number): Uint32Array {
-  const b = c.update(words * 4 === zeros.length ? zeros : zeros.subarray(0, words * 4));
-  if (LITTLE_ENDIAN && b.byteOffset % 4 === 0) return new Uint32Array(b.buffer, b.byteOffset, words);
-  const out = new Uint32Array(words);
+/** Keystream bytes per mask word in a ring of `bits` bits (2 up to 16 bits, else 4). */
+export function maskBytesPerWord(bits: number): 2 | 4 {
+  return bits <= 16 ? 2 : 4;
+}
+
+/** Reads the next `words` keystream words of `c` (little-endian, `width` bytes each). */
+function nextWords(c: Cipheriv, zeros: Buffer, words: number, width: 2 | 4): MaskWords {
+  const n = words * width;
+  const b = c.update(n === zeros.length ? zeros : zeros.subarray(0, n));
+  if (LITTLE_ENDIAN && b.byteOffset % width === 0) return width === 4 ? new Uint32Array(b.buffer, b.byteOffset, words) : new Uint16Array(b.buffer, b.byteOffset, words);
+  const out = width === 4 ? new Uint32Array(words) : new Uint16Array(words);
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  for (let i = 0; i < words; i++) out[i] = dv.getUint32(i * 4, true);
+  for (let i = 0; i < words; i++) out[i] = width === 4 ? dv.getUint32(i * 4, true) : dv.getUint16(i * 2, true);
   return out;
 }
 
 /**
- * acc += Σ ±mask mod 2^32, in place, for every spec: equal to adding or subtracting each
- * `expandMask(spec.seed, spec.domain, acc.length, 32)`, computed in one blocked pass (the
- * block arithmetic runs in the WebAssembly SIMD kernel of simd.ts when available).
+ * acc += Σ ±mask mod 2^32, in place, for every spec, with masks laid out for a ring of `bits`
+ * bits (see the module comment: for bits > 16 each mask is `expandMask(spec.seed, spec.domain,
+ * acc.length, 32)`), computed in one blocked pass (the block arithmetic runs in the WebAssembly
+ * SIMD kernel of simd.ts when available). Reduce mod 2^bits afterwards.
  */
-export function combineMasks(acc: Uint32Array, specs: readonly MaskSpec[]): void {
+export function combineMasks(acc: Uint32Array, specs: readonly MaskSpec[], bits = 32): void {
   if (!(acc instanceof Uint32Array)) throw new InvalidArgumentError('acc', `expected Uint32Array, got ${describe(acc)}`);
+  assertInt('bits', bits, 1, 32);
+  const width = maskBytesPerWord(bits);
   if (!Array.isArray(specs)) throw new InvalidArgumentError('specs', 'expected an array');
   for (const [i, s] of specs.entries()) {
     assertBytes(`specs[${i}].seed`, s?.seed, 32);
@@ -63,11 +76,11 @@ export function combineMasks(acc: Uint32Array, specs: readonly MaskSpec[]): void
   }
   if (specs.length === 0) return;
   const ciphers = specs.map((s) => maskCipher(s.seed, s.domain));
-  const zeros = Buffer.alloc(MASK_BLOCK_WORDS * 4);
+  const zeros = Buffer.alloc(MASK_BLOCK_WORDS * width);
   for (let start = 0; start < acc.length; start += MASK_BLOCK_WORDS) {
     const len = Math.min(MASK_BLOCK_WORDS, acc.length - start);
     applyToBlock(acc.subarray(start, start + len), (function* () {
-      for (let j = 0; j < specs.length; j++) yield { words: nextWords(ciphers[j]!, zeros, len), negate: specs[j]!.negate };
+      for (let j = 0; j < specs.length; j++) yield { words: nextWords(ciphers[j]!, zeros, len, width), negate: specs[j]!.negate };
     })());
   }
   for (const c of ciphers) c.final();
@@ -77,15 +90,16 @@ export function combineMasks(acc: Uint32Array, specs: readonly MaskSpec[]): void
  * The raw keystream cost of {@link combineMasks} without the arithmetic: expands `masks`
  * streams of `words` words each with AES-256-CTR in the same blocks (benchmark bound).
  */
-export function expandKeystreamOnly(masks: number, words: number, key: Uint8Array): void {
+export function expandKeystreamOnly(masks: number, words: number, key: Uint8Array, bytesPerWord: 2 | 4 = 4): void {
   assertInt('masks', masks, 0, 1 << 20);
   assertInt('words', words, 0, 2 ** 29);
   assertBytes('key', key, 32);
-  const zeros = Buffer.alloc(MASK_BLOCK_WORDS * 4);
+  if (bytesPerWord !== 2 && bytesPerWord !== 4) throw new InvalidArgumentError('bytesPerWord', 'must be 2 or 4');
+  const zeros = Buffer.alloc(MASK_BLOCK_WORDS * bytesPerWord);
   const ciphers = Array.from({ length: masks }, () => createCipheriv('aes-256-ctr', key, new Uint8Array(16)));
   for (let start = 0; start < words; start += MASK_BLOCK_WORDS) {
-    const len = Math.min(MASK_BLOCK_WORDS, words - start);
-    for (const c of ciphers) c.update(len * 4 === zeros.length ? zeros : zeros.subarray(0, len * 4));
+    const n = Math.min(MASK_BLOCK_WORDS, words - start) * bytesPerWord;
+    for (const c of ciphers) c.update(n === zeros.length ? zeros : zeros.subarray(0, n));
   }
   for (const c of ciphers) c.final();
 }

@@ -371,7 +371,7 @@ export class MaskingServer {
       }
       sk.fill(0);
     }
-    combineMasks(sum, specs);
+    combineMasks(sum, specs, r.bits);
     reduceWords(sum, r.bits);
     this.#result = Object.freeze({ sum, survivors: [...this.#survivors], dropped: [...this.#dropped] });
     this.#selfShares.clear();

@@ -22,22 +22,38 @@ describe('mask arithmetic', () => {
         for (let i = 0; i < len; i++) want[i] = s.negate ? want[i]! - m[i]! : want[i]! + m[i]!;
       }
       expect(acc).toEqual(want);
-      // Reduced to 12 bits it equals the sum of expandMask(..., 12) mod 2^12.
+      // Reduced to 20 bits it equals the sum of expandMask(..., 20) mod 2^20.
       const r = acc.slice();
-      reduceWords(r, 12);
+      reduceWords(r, 20);
+      const w20 = base.map((x) => x & 0xfffff);
+      for (const s of specs) {
+        const m = expandMask(s.seed, s.domain, len, 20);
+        for (let i = 0; i < len; i++) w20[i] = (s.negate ? w20[i]! - m[i]! : w20[i]! + m[i]!) & 0xfffff;
+      }
+      expect(r).toEqual(w20);
+      // Rings of at most 16 bits: word i is the i-th 16-bit half of expandMask(..., ⌈len/2⌉, 32).
+      const r12 = base.slice();
+      combineMasks(r12, specs, 12);
+      reduceWords(r12, 12);
       const w12 = base.map((x) => x & 0xfff);
       for (const s of specs) {
-        const m = expandMask(s.seed, s.domain, len, 12);
-        for (let i = 0; i < len; i++) w12[i] = (s.negate ? w12[i]! - m[i]! : w12[i]! + m[i]!) & 0xfff;
+        const m = expandMask(s.seed, s.domain, Math.ceil(len / 2), 32);
+        for (let i = 0; i < len; i++) {
+          const half = i % 2 === 0 ? m[i >> 1]! & 0xffff : m[i >> 1]! >>> 16;
+          w12[i] = (s.negate ? w12[i]! - half : w12[i]! + half) & 0xfff;
+        }
       }
-      expect(r).toEqual(w12);
+      expect(r12).toEqual(w12);
     }
   });
 
-  it('property: the block kernel adds and subtracts mod 2^32 like plain arithmetic', () => {
-    fc.assert(fc.property(fc.integer({ min: 1, max: 300 }), fc.array(fc.boolean(), { minLength: 1, maxLength: 5 }), fc.integer(), (len, signs, salt) => {
+  it('property: the block kernel adds and subtracts 32-bit and zero-extended 16-bit sources mod 2^32 like plain arithmetic', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 300 }), fc.array(fc.boolean(), { minLength: 1, maxLength: 6 }), fc.integer(), (len, signs, salt) => {
       const acc = Uint32Array.from({ length: len }, (_, i) => Math.imul(i + salt, 2654435761) >>> 0);
-      const srcs = signs.map((negate, j) => ({ negate, words: Uint32Array.from({ length: len }, (_, i) => Math.imul(i * 7 + j + salt, 40503) >>> 0) }));
+      const srcs = signs.map((negate, j) => ({
+        negate,
+        words: j % 2 === 0 ? Uint32Array.from({ length: len }, (_, i) => Math.imul(i * 7 + j + salt, 40503) >>> 0) : Uint16Array.from({ length: len }, (_, i) => Math.imul(i * 7 + j + salt, 40503) & 0xffff),
+      }));
       const want = acc.slice();
       for (const s of srcs) for (let i = 0; i < len; i++) want[i] = s.negate ? want[i]! - s.words[i]! : want[i]! + s.words[i]!;
       applyToBlock(acc, srcs);
