@@ -107,6 +107,25 @@ describe('JL round with dropouts', () => {
     );
   });
 
+  it('runs at the production size (2048-bit N) with a dropout', async () => {
+    const big = fixtureModulus(2048);
+    const fed = makeFederation(3, 77);
+    const setup = runSetup(fed, big, 2, 'setup-2048');
+    const nodes = Object.fromEntries(fed.nodes.map((id) => [id, new JlNode(setup.nodeKeys[id]!, big, fed.ids[id]!, fed.roster)]));
+    const researcher = new JlResearcher(setup.researcherKeys, big, fed.ids['res']!, fed.roster);
+    const tag = { federation: 'fed', experiment: 'big', round: 0, attempt: 0 };
+    const inputs = randomInputs(fed, 150, 16, 4);
+    const agg = new JlAggregatorRound({ roster: fed.roster, modulus: big, setupId: 'setup-2048', nodes: fed.nodes, researcher: 'res', threshold: 2, tag, valueCount: 150, valueBits: 16 });
+    expect(agg.ciphertextCount).toBe(2);
+    for (const id of ['n01', 'n03']) agg.receive(nodes[id]!.submit(tag, inputs[id]!, 16));
+    const req = researcher.approve(agg.close());
+    agg.accept(req);
+    for (const id of req.survivors) agg.receiveResponse(await nodes[id]!.unmask(agg.inputFor(id)));
+    const res = await researcher.finalize(agg.aggregate());
+    for (let j = 0; j < 150; j++) expect(res.sums[j]).toBe(inputs['n01']![j]! + inputs['n03']![j]!);
+    expect(res.dropped).toEqual(['n02']);
+  });
+
   it('a node refuses to encrypt twice under the same tag; a retried round uses a new attempt', async () => {
     const w = cachedWorld(4, 3);
     const node = w.nodes['n01']!;
