@@ -11,6 +11,7 @@ import { AggregatorStore } from '../aggregator/store.ts';
 import { loadTlsCredentials } from '../pki/member.ts';
 import { verifyRoster, type SignedRosterDocument } from '../pki/roster.ts';
 import { PeerVerifier } from '../pki/verifier.ts';
+import { parseModulus } from '../crypto/jl/index.ts';
 import { info } from './output.ts';
 
 /** Registers `fedsec aggregator run`. */
@@ -25,7 +26,9 @@ export function registerAggregatorCommands(program: Command): void {
     .option('--listen <host:port>', 'listen address', '127.0.0.1:7443')
     .option('--min-participants <n>', 'never release a sum over fewer nodes', '3')
     .option('--stage-timeout <ms>', 'default stage timeout', '60000')
-    .action(async (o: { member: string; crl: string; roster: string; state: string; listen: string; minParticipants: string; stageTimeout: string }) => {
+    .option('--jl-modulus <file>', 'Joye-Libert modulus (`fedsec secagg modulus`); enables --secagg jl')
+    .option('--jl-fingerprint <hex>', 'expected fingerprint of the Joye-Libert modulus (published out of band)')
+    .action(async (o: { member: string; crl: string; roster: string; state: string; listen: string; minParticipants: string; stageTimeout: string; jlModulus?: string; jlFingerprint?: string }) => {
       const m = /^(.+):(\d{1,5})$/.exec(o.listen);
       if (m === null) throw new InvalidArgumentError('--listen', 'expected host:port');
       const tls = await loadTlsCredentials(o.member);
@@ -39,7 +42,11 @@ export function registerAggregatorCommands(program: Command): void {
       roster();
       const store = await AggregatorStore.open(o.state);
       for (const r of store.recovered) info(`recovered: attempt ${r.tag} was interrupted by a restart and is marked aborted`);
-      const service = new AggregatorService({ store, tls, verifier, roster, minParticipants: Number(o.minParticipants), stageTimeoutMs: Number(o.stageTimeout), log: info });
+      const jlModulus = o.jlModulus === undefined ? undefined : parseModulus(readFileSync(o.jlModulus, 'utf8'), o.jlFingerprint === undefined ? {} : { expectedFingerprint: o.jlFingerprint });
+      const service = new AggregatorService({
+        store, tls, verifier, roster, minParticipants: Number(o.minParticipants), stageTimeoutMs: Number(o.stageTimeout), log: info,
+        ...(jlModulus === undefined ? {} : { jlModulus }),
+      });
       const port = await service.start(m[1]!, Number(m[2]));
       info(`aggregator ${tls.member.id} listening on ${m[1]}:${port} (mutual TLS, client certificates required); Ctrl-C to stop`);
       await new Promise<void>((resolve) => {

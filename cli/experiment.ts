@@ -14,7 +14,8 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../common/errors.ts';
-import { loadTlsCredentials } from '../pki/member.ts';
+import { loadIdentityKey, loadTlsCredentials } from '../pki/member.ts';
+import { identitySecretFromKeyObject } from '../node/agent.ts';
 import { PeerVerifier } from '../pki/verifier.ts';
 import { FederationClient } from '../proto/client.ts';
 import { writeFileDurable } from '../proto/durable.ts';
@@ -82,8 +83,9 @@ export function registerExperimentCommands(program: Command): void {
     .requiredOption('--crl <file>', 'federation CRL file')
     .option('--out <dir>', 'output directory', 'fedsec-out')
     .option('--resume', 'continue from <out>/checkpoint.json', false)
+    .option('--jl-fingerprint <hex>', 'expected Joye-Libert modulus fingerprint (secagg jl)')
     .option('--json', 'print a JSON summary as the last stdout line', false)
-    .action(async (file: string, o: { aggregator: string; member: string; crl: string; out: string; resume: boolean; json: boolean }) => {
+    .action(async (file: string, o: { aggregator: string; member: string; crl: string; out: string; resume: boolean; jlFingerprint?: string; json: boolean }) => {
       const config = experimentFromJson(readFileSync(file, 'utf8'), join(file, '..'));
       const tls = await loadTlsCredentials(o.member);
       const verifier = await PeerVerifier.create({ caCert: tls.ca, crlFile: o.crl });
@@ -94,8 +96,10 @@ export function registerExperimentCommands(program: Command): void {
         const exp = new Experiment(config);
         if (o.resume) exp.resume(checkpoint);
         info(`experiment ${config.id}: plan ${exp.planHash.slice(0, 16)}…, ${exp.totalRounds} rounds (standardization, training, evaluation)`);
+        const identity = { id: tls.member.id, secretKey: identitySecretFromKeyObject((await loadIdentityKey(o.member)).privateKey) };
         const r = await exp.run(client, {
           checkpoint,
+          jl: { identity, caCert: tls.ca.toString('utf8'), ...(o.jlFingerprint === undefined ? {} : { modulusFingerprint: o.jlFingerprint }) },
           onRound: (s) => info(progressLine(s, exp.totalRounds)),
           onEvent: (round, t, b) => { if (t === 'refusal' || t === 'dropout' || t === 'retry') info(`  round ${round}: ${t} ${JSON.stringify(b)}`); },
         });

@@ -104,9 +104,13 @@ export function registerNodeCommands(program: Command): void {
     .requiredOption('--crl <file>', 'federation CRL file (reloaded every 10 s)')
     .option('--member <dir>', 'PKI member directory (default <dir>/member)')
     .option('--threads <n>', 'onnxruntime intra-op threads', '1')
+    .option('--jl-fingerprint <hex>', 'accept only this Joye-Libert modulus (published out of band)')
     .option(...dirOpt)
-    .action(async (o: { aggregator: string; crl: string; member?: string; threads: string; dir?: string }) => {
-      const svc = await startNodeService({ dir: dirOf(o), aggregator: o.aggregator, crlFile: o.crl, threads: Number(o.threads), log: info, ...(o.member === undefined ? {} : { memberDir: o.member }) });
+    .action(async (o: { aggregator: string; crl: string; member?: string; threads: string; jlFingerprint?: string; dir?: string }) => {
+      const svc = await startNodeService({
+        dir: dirOf(o), aggregator: o.aggregator, crlFile: o.crl, threads: Number(o.threads), log: info,
+        ...(o.member === undefined ? {} : { memberDir: o.member }), ...(o.jlFingerprint === undefined ? {} : { jlFingerprint: o.jlFingerprint }),
+      });
       info(`node ${svc.agent.id} connected to ${o.aggregator}; Ctrl-C to stop`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);

@@ -50,6 +50,8 @@ export interface NodeServiceOptions {
   readonly memberDir?: string;
   /** onnxruntime intra-op threads (default 1). */
   readonly threads?: number;
+  /** Pinned Joye-Libert modulus fingerprint (hex). */
+  readonly jlFingerprint?: string;
   readonly log?: (line: string) => void;
 }
 
@@ -74,6 +76,7 @@ export async function startNodeService(o: NodeServiceOptions): Promise<{ agent: 
     trainer: new OnnxTrainer({ sessions: new PlanSessionCache({ intraOpNumThreads: o.threads ?? 1 }) }),
     privacy: ledgerGuard(ledger),
     ...(o.log === undefined ? {} : { log: o.log }),
+    ...(o.jlFingerprint === undefined ? {} : { jlModulusFingerprint: o.jlFingerprint }),
   });
   await agent.start();
   return { agent, stop: () => { stopCrl(); agent.close(); } };

@@ -16,6 +16,8 @@ import { AggregatorService } from '../aggregator/service.ts';
 import { AggregatorStore } from '../aggregator/store.ts';
 import { createLocalFederation } from '../aggregator/localfed.ts';
 import { systemRandom } from '../crypto/random.ts';
+import { toHex } from '../crypto/bytes.ts';
+import { generateModulus } from '../crypto/jl/index.ts';
 import { NodeAgent } from '../node/agent.ts';
 import { AuditLog } from '../node/audit.ts';
 import { concatDatasets, labelSkewSplit, parseTabular, standardize, trainTestSplit, localStatsVector, sumStatsVectors, standardizationFromSums, type TabularDataset } from '../node/datasets/index.ts';
@@ -80,7 +82,13 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     const fed = await createLocalFederation(join(dir, 'pki'), { federation: 'demo', nodes: NODES, researchers: ['researcher'] });
     const store = await AggregatorStore.open(join(dir, 'aggregator'));
     closers.push(() => store.close());
-    const aggregator = new AggregatorService({ store, tls: fed.members.get('aggregator')!.tls, verifier: await fed.verifier(), roster: () => fed.roster(), minParticipants: 3 });
+    // Joye-Libert needs a public modulus whose factors nobody keeps: a throwaway ceremony here.
+    const jlModulus = secagg === 'jl' ? generateModulus(2048) : undefined;
+    if (jlModulus !== undefined) say(`Joye-Libert modulus: 2048 bits, fingerprint ${toHex(jlModulus.fingerprint).slice(0, 16)}… (factors wiped)`);
+    const aggregator = new AggregatorService({
+      store, tls: fed.members.get('aggregator')!.tls, verifier: await fed.verifier(), roster: () => fed.roster(), minParticipants: 3,
+      ...(jlModulus === undefined ? {} : { jlModulus }),
+    });
     const port = await aggregator.start('127.0.0.1', 0);
     closers.unshift(() => aggregator.stop());
     say(`aggregator listening on 127.0.0.1:${port} (mutual TLS, client certificates required)`);
@@ -113,6 +121,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
         address: `127.0.0.1:${port}`, tls: m.tls, verifier: await fed.verifier(), identitySecretKey: m.identitySecretKey,
         plans, audit, policy: () => policy, datasets: { tags: () => [TAG], load: async () => data },
         trainer: new OnnxTrainer({ sessions }), privacy: ledgerGuard(ledger),
+        ...(jlModulus === undefined ? {} : { jlModulusFingerprint: toHex(jlModulus.fingerprint) }),
       });
       await agent.start();
       closers.unshift(() => agent.close());
@@ -127,8 +136,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       stageTimeoutMs: 30_000,
     });
     say(`experiment: secure aggregation ${secagg}, DP ${dpMode}${dp ? ` (σ = ${dp.noiseMultiplier}, C = ${dp.clipNorm}, δ = ${dp.delta})` : ''}, ${rounds} rounds`);
+    const rm = fed.members.get('researcher')!;
     const result = await exp.run(researcher, {
       onRound: (r) => say(progressLine(r, exp.totalRounds)),
+      jl: { identity: { id: rm.id, secretKey: rm.identitySecretKey }, caCert: fed.caPem, ...(jlModulus === undefined ? {} : { modulusFingerprint: toHex(jlModulus.fingerprint) }) },
     });
 
     // Central non-private baseline on the pooled rows, standardized with the pooled statistics.
