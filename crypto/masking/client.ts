@@ -269,9 +269,18 @@ export class MaskingClient {
 
   /**
    * Stage 3: checks the survivor list (contains this client, covers only peers it holds shares
-   * of, at least `threshold` in its neighbourhood) and signs it. It will sign no other list.
+   * of, at least `threshold` in its neighbourhood) and signs it. It will sign no other list
+   * (`ERR_SECAGG_SURVIVOR_MISMATCH`); an identical retry gets the same signature.
    */
   signSurvivors(message: unknown): ConsistencyMessage {
+    if (this.#signedSurvivors !== undefined) {
+      // Already signed: an identical request (a transport retry) gets the same signature, any other list is refused.
+      const again = parseServerMessage(this.round, message);
+      if (again.stage !== 'consistency-request') throw new SecAggError('ERR_SECAGG_WRONG_STAGE', `client ${this.id} is waiting for ${this.#stage}, got ${again.stage}`);
+      if (again.sender !== this.round.aggregator || again.recipient !== this.id) throw new SecAggError('ERR_SECAGG_UNEXPECTED_SENDER', 'message is not from the aggregator to this client', { field: 'recipient' });
+      if (!sameList(again.survivors, this.#signedSurvivors)) throw new SecAggError('ERR_SECAGG_SURVIVOR_MISMATCH', `${this.id} already signed a different survivor list in this round`);
+      return { stage: 'consistency', federation: this.round.federation, round: this.round.round, sender: this.id, signature: sign(this.#identitySecretKey, consistencyPayload(this.round, this.#signedSurvivors)) };
+    }
     const msg = this.#parse(message, 'consistency-request');
     if (msg.stage !== 'consistency-request') throw new SecAggError('ERR_SECAGG_WRONG_STAGE', 'expected a consistency-request message');
     if (!msg.survivors.includes(this.id)) throw new SecAggError('ERR_SECAGG_INCONSISTENT_LISTS', `the survivor list does not contain ${this.id}, which sent its masked input`);

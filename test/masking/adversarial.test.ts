@@ -64,6 +64,9 @@ describe('masking engine: malicious server', () => {
     }
     const sigsB = new Map<string, Uint8Array>();
     for (const id of groupB) sigsB.set(id, s.clients.get(id)!.signSurvivors({ stage: 'consistency-request', ...hdr, recipient: id, survivors: listB }).signature);
+    // A client signs one list per round: asking again with the other list is refused; the same list is re-signed identically.
+    expect(codeOf(() => s.clients.get(groupB[0]!)!.signSurvivors({ stage: 'consistency-request', ...hdr, recipient: groupB[0]!, survivors: listA }))).toBe('ERR_SECAGG_SURVIVOR_MISMATCH');
+    expect(s.clients.get(groupB[0]!)!.signSurvivors({ stage: 'consistency-request', ...hdr, recipient: groupB[0]!, survivors: listB }).signature).toEqual(sigsB.get(groupB[0]!));
 
     const answers: ClientMessage[] = [];
     // Group A (and the victim) hold 5 = t signatures over listA: they answer, revealing self-mask shares only.
