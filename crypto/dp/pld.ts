@@ -11,10 +11,11 @@
  *   it (the curve is convex in e^eps); composition preserves the dominance.
  * - Tails: losses beyond the grid (normal tail mass < 1e-23 per step) go to the infinity atom
  *   (or are rounded up to the lowest grid point), which only increases delta.
- * - FFT composition is circular: the composed distribution is centred on its mean in a window of
- *   at least 50 standard deviations; mass wrapping from below only adds delta, and a Chernoff bound
- *   on the mass above the window (computed from the discretized per-step distributions) is added
- *   to delta. Negative round-off values are clamped to zero (adds delta).
+ * - FFT composition is circular: the composed distribution is centred on its mean in a window
+ *   sized so that Chernoff bounds (from the discretized per-step distributions) on the mass beyond
+ *   either end are below delta * 2e-9; mass wrapping from below lands on large losses and only adds
+ *   delta, and the bound on the mass above the window is added to delta. Negative round-off values
+ *   are clamped to zero (adds delta).
  * Add/remove neighbours are handled as two pairs (remove: P = (1-q)N(0,s^2)+qN(1,s^2), Q = N(0,s^2);
  * add: P and Q swapped); epsilon is the maximum over both.
  */
@@ -206,7 +207,6 @@ function fft(re: Float64Array, im: Float64Array, inverse: boolean): void {
 }
 
 const MAX_FFT = 1 << 22;
-const WINDOW_SDS = 25;
 
 interface Segment {
   readonly pld: DiscretePld;
@@ -218,7 +218,7 @@ interface Segment {
  * delta(eps) function parts: grid losses and masses, infinity mass and an added tail bound.
  * Returns null if the FFT window would exceed 2^22 points at this interval.
  */
-function composeSegments(segs: readonly Segment[]): { interval: number; losses: Float64Array; mass: Float64Array; infinityMass: number } | null {
+function composeSegments(segs: readonly Segment[], logTailTarget: number): { interval: number; losses: Float64Array; mass: Float64Array; infinityMass: number } | null {
   const interval = segs[0]!.pld.interval;
   if (segs.length === 1 && segs[0]!.steps === 1) {
     const { pld } = segs[0]!;
@@ -249,30 +249,43 @@ function composeSegments(segs: readonly Segment[]): { interval: number; losses: 
     finite *= (1 - pld.infinityMass) ** steps;
     centred.push({ pmf: pld.pmf, start: -c, steps, mean: mean - c });
   }
-  const want = Math.max(maxLen, 2 * WINDOW_SDS * Math.sqrt(variance) + 2);
+  // Chernoff bounds on the composed mass outside a window of n points centred on the mean:
+  // P(S - shift >= n/2) <= min_{l>0} exp(sum_k T_k log E[e^{l J_k}] - l (n/2 - 1)), and the same with
+  // -l for the lower side (J_k the centred per-step index). Log-MGFs on a geometric grid of l.
+  const lams: number[] = [];
+  for (let e = -24; e <= 4; e++) lams.push(2 ** e);
+  const logMgfUp = new Float64Array(lams.length);
+  const logMgfDown = new Float64Array(lams.length);
+  for (const c of centred) {
+    const lp = new Float64Array(c.pmf.length);
+    for (let j = 0; j < lp.length; j++) lp[j] = c.pmf[j]! > 0 ? Math.log(c.pmf[j]!) : -Infinity;
+    lams.forEach((lam, li) => {
+      for (const [sign, out] of [[1, logMgfUp], [-1, logMgfDown]] as const) {
+        let mx = -Infinity;
+        for (let j = 0; j < lp.length; j++) mx = Math.max(mx, lp[j]! + sign * lam * (j + c.start));
+        let acc = 0;
+        for (let j = 0; j < lp.length; j++) acc += Math.exp(lp[j]! + sign * lam * (j + c.start) - mx);
+        out[li] = out[li]! + c.steps * (mx + Math.log(acc));
+      }
+    });
+  }
+  const logTailAt = (size: number, mgf: Float64Array): number => {
+    let best = 0;
+    lams.forEach((lam, li) => (best = Math.min(best, mgf[li]! - lam * (size / 2 - 1))));
+    return best;
+  };
+  // Smallest power of two holding the per-step support and >= 2 * 8 standard deviations whose
+  // tails (both sides) are below the target; the upper tail bound is added to delta below, the lower
+  // tail wraps around onto large losses and can only increase delta.
   let n = 1;
-  while (n < want) n <<= 1;
+  while (n < Math.max(maxLen, 16 * Math.sqrt(variance) + 2)) n <<= 1;
+  while (n <= MAX_FFT && (logTailAt(n, logMgfUp) > logTailTarget || logTailAt(n, logMgfDown) > logTailTarget)) n <<= 1;
   if (n > MAX_FFT) return null;
+  const logTail = logTailAt(n, logMgfUp);
   const accRe = new Float64Array(n).fill(1);
   const accIm = new Float64Array(n);
   const re = new Float64Array(n);
   const im = new Float64Array(n);
-  // Chernoff bound on the mass above the window: P(S - shift > n/2) <= min_l prod E[e^{l (J)}]^T e^{-l n/2}.
-  let logTail = Infinity;
-  const lambdas: number[] = [];
-  for (let e = -24; e <= 8; e += 0.5) lambdas.push(2 ** e);
-  for (const lam of lambdas) {
-    let lm = 0;
-    for (const c of centred) {
-      // log E[e^{lam J}] in the log domain (the exponent can exceed the double range).
-      let mx = -Infinity;
-      for (let j = 0; j < c.pmf.length; j++) if (c.pmf[j]! > 0) mx = Math.max(mx, Math.log(c.pmf[j]!) + lam * (j + c.start));
-      let acc = 0;
-      for (let j = 0; j < c.pmf.length; j++) if (c.pmf[j]! > 0) acc += Math.exp(Math.log(c.pmf[j]!) + lam * (j + c.start) - mx);
-      lm += c.steps * (mx + Math.log(acc));
-    }
-    logTail = Math.min(logTail, lm - lam * (n / 2 - 1));
-  }
   for (const c of centred) {
     re.fill(0);
     im.fill(0);
@@ -373,9 +386,10 @@ export function pldEpsilonForEvents(events: readonly DpEvent[], delta: number, d
       interval = coarsest;
       build(interval);
     }
-    const cr = composeSegments(rem);
+    const logTailTarget = Math.log(delta) - 20; // tails below delta * 2e-9
+    const cr = composeSegments(rem, logTailTarget);
     if (cr === null) continue;
-    const ca = composeSegments(add);
+    const ca = composeSegments(add, logTailTarget);
     if (ca === null) continue;
     return Math.max(epsilonFromComposed(cr.losses, cr.mass, cr.infinityMass, delta), epsilonFromComposed(ca.losses, ca.mass, ca.infinityMass, delta));
   }
