@@ -5,7 +5,9 @@
  * hint; the private key never appears on a command line or in any file other than the member's
  * own wireguard.key (`wg set <if> private-key <that file>` reads it there).
  */
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { MeshError } from '../errors.ts';
 import { parseWireguardKey, wireguardPublicKey } from '../keys.ts';
@@ -159,11 +161,27 @@ function subnetOf(cidr: string): string {
   return `${[net >>> 24, (net >>> 16) & 255, (net >>> 8) & 255, net & 255].join('.')}/${Math.max(8, Math.min(prefix, 30))}`;
 }
 
-/** Removes interface `name` (wireguard-go exits when its interface goes). ERR_MESH_NOT_FOUND if absent. */
+/** Where userspace WireGuard implementations put their control sockets. */
+export const WG_SOCKET_DIR = '/var/run/wireguard';
+
+/**
+ * Removes interface `name`. With wireguard-go, which exits on its own once its interface is
+ * gone, waits (up to the timeout) until its control socket has disappeared, so a following
+ * `mesh up` with the same name cannot race the old process. ERR_MESH_NOT_FOUND if absent,
+ * ERR_MESH_TIMEOUT if wireguard-go does not exit in time.
+ */
 export async function meshDown(name: string, opts: WgRunOptions = {}): Promise<void> {
   assertInterfaceName(name);
   if (!(await linkExists(name, opts))) throw new MeshError('ERR_MESH_NOT_FOUND', `interface ${name} does not exist`);
+  const sock = join(WG_SOCKET_DIR, `${name}.sock`);
+  const userspace = existsSync(sock);
   await run('ip', ['link', 'del', 'dev', name], opts);
+  if (!userspace) return;
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  while (existsSync(sock)) {
+    if (Date.now() > deadline) throw new MeshError('ERR_MESH_TIMEOUT', `wireguard-go for ${name} did not exit after its interface was removed`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }
 
 /** One peer as `wg show <if> dump` reports it. */
