@@ -90,6 +90,21 @@ describe('masking engine: inputs and messages', () => {
     expect(c.stage).toBe('shares');
   });
 
+  it('a client given garbage names the field and keeps its state', () => {
+    const s = new Stepper(fed, makeConfig(fed, { threshold: 4 }));
+    const keys = s.toServer(s.advertise());
+    const c = s.clients.get(keys[0]!.to)!;
+    expect(fieldOf(() => c.receive(null))).toBe('message');
+    expect(fieldOf(() => c.receive({ stage: 'bogus' }))).toBe('stage');
+    expect(fieldOf(() => c.receive({ ...keys[0]!.message, keys: 'x' }))).toBe('keys');
+    expect(fieldOf(() => c.receive({ ...keys[0]!.message, keys: [{ id: 'node-02' }] }))).toBe('keys[0].encryptionKey');
+    expect(codeOf(() => c.receive({ ...keys[0]!.message, recipient: 'node-04' === c.id ? 'node-03' : 'node-04' }))).toBe('ERR_SECAGG_UNEXPECTED_SENDER');
+    expect(codeOf(() => c.receive({ ...keys[0]!.message, sender: 'node-01' }))).toBe('ERR_SECAGG_UNEXPECTED_SENDER');
+    expect(codeOf(() => c.advertiseKeys())).toBe('ERR_SECAGG_WRONG_STAGE');
+    expect(c.stage).toBe('keys');
+    expect(c.receive(keys[0]!.message).stage).toBe('share-keys');
+  });
+
   it('truncated, mistyped or oversized fields of every client message name the field', () => {
     const s = new Stepper(fed, makeConfig(fed, { threshold: 4 }));
     const r = s.server.round;
