@@ -200,10 +200,16 @@ export class MaskingClient {
     const peers = new Map<string, Peer>();
     const shares = holders.slice(1).map((to, j) => {
       const pk = peerKeys.get(to)!;
-      // One X25519 agreement per neighbour gives both directions' keys (the labels order the pair).
-      const dh = x25519SharedSecret(enc.secretKey, pk.encryptionKey);
-      // The pairwise mask seed depends only on the keys: agree on it now, so masking is pure PRG work.
-      const pairSeed = pairMaskSeed(this.round, mask.secretKey, pk.maskKey, this.id, to);
+      let dh: Uint8Array;
+      let pairSeed: Uint8Array;
+      try {
+        // One X25519 agreement per neighbour gives both directions' keys (the labels order the pair).
+        dh = x25519SharedSecret(enc.secretKey, pk.encryptionKey);
+        // The pairwise mask seed depends only on the keys: agree on it now, so masking is pure PRG work.
+        pairSeed = pairMaskSeed(this.round, mask.secretKey, pk.maskKey, this.id, to);
+      } catch {
+        throw new SecAggError('ERR_SECAGG_BAD_KEY', `the round keys of ${to} are low-order X25519 points`, { member: to });
+      }
       peers.set(to, { pairSeed, inboundKey: shareKey(this.round, dh, to, this.id) });
       const key = shareKey(this.round, dh, this.id, to);
       const pt = concatBytes(encodeShare256(sShares[j + 1]!), encodeShare256(bShares[j + 1]!));

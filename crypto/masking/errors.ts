@@ -24,6 +24,8 @@ export const SECAGG_ERROR_CODES = [
   'ERR_SECAGG_BAD_SHARE',
   /** Two members advertised the same public key (replay or reflection). */
   'ERR_SECAGG_DUPLICATE_KEY',
+  /** An advertised X25519 key is a low-order point (its agreements would be all zero). */
+  'ERR_SECAGG_BAD_KEY',
   /** Fewer members than the threshold remain: the round aborts and releases nothing. */
   'ERR_SECAGG_BELOW_THRESHOLD',
   /** The server's survivor and dropped lists overlap or do not cover the peers this client holds shares of. */

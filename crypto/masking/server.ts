@@ -17,7 +17,7 @@ import { equalBytes } from '../bytes.ts';
 import { verify } from '../ed25519.ts';
 import type { Roster } from '../roster.ts';
 import { combineBytes32, decodeShare256, type Share } from '../shamir.ts';
-import { x25519PublicKey } from '../x25519.ts';
+import { x25519PublicKey, x25519SharedSecret } from '../x25519.ts';
 import { advertisePayload, consistencyPayload } from './client.ts';
 import { MaskingRound, type MaskingConfig } from './config.ts';
 import { SecAggError } from './errors.ts';
@@ -268,6 +268,9 @@ export class MaskingServer {
           throw new SecAggError('ERR_SECAGG_BAD_SIGNATURE', `the round keys of ${msg.sender} are not signed by its identity key for this round`, { field: 'signature' });
         }
         if (equalBytes(msg.encryptionKey, msg.maskKey)) throw new SecAggError('ERR_SECAGG_DUPLICATE_KEY', 'encryptionKey equals maskKey', { field: 'maskKey' });
+        for (const field of ['encryptionKey', 'maskKey'] as const) {
+          if (isLowOrder(msg[field])) throw new SecAggError('ERR_SECAGG_BAD_KEY', `${field} of ${msg.sender} is a low-order X25519 point`, { field });
+        }
         for (const k of this.#keys.values()) {
           for (const a of [k.encryptionKey, k.maskKey]) {
             if (equalBytes(a, msg.encryptionKey) || equalBytes(a, msg.maskKey)) throw new SecAggError('ERR_SECAGG_DUPLICATE_KEY', `${msg.sender} advertised a public key another member already used`, { field: 'encryptionKey' });
@@ -367,7 +370,14 @@ export class MaskingServer {
     const specs: MaskSpec[] = selfSeeds.map(([u, seed]) => ({ seed, domain: selfMaskDomain(r, u), negate: true }));
     for (const [v, sk] of maskKeys) {
       for (const u of this.#survivors) {
-        if (r.areNeighbours(u, v)) specs.push(pairMaskSpec(r, pairMaskSeed(r, sk, this.#keys.get(u)!.maskKey, v, u), u, v, true));
+        if (!r.areNeighbours(u, v)) continue;
+        let seed: Uint8Array;
+        try {
+          seed = pairMaskSeed(r, sk, this.#keys.get(u)!.maskKey, v, u);
+        } catch {
+          this.#abort(new SecAggError('ERR_SECAGG_RECONSTRUCTION_FAILED', `no pairwise mask agreement between ${v} and ${u}`, { member: v }));
+        }
+        specs.push(pairMaskSpec(r, seed, u, v, true));
       }
       sk.fill(0);
     }
@@ -377,6 +387,19 @@ export class MaskingServer {
     this.#selfShares.clear();
     this.#keyShares.clear();
     this.#stage = 'done';
+  }
+}
+
+/** A fixed, public probe scalar: X25519 with it gives all zeros exactly for low-order points. */
+const PROBE_SCALAR = new Uint8Array(32).fill(0x5a);
+
+/** True if `publicKey` is a low-order X25519 point (RFC 7748 §6.1: the agreement would be all zero). */
+function isLowOrder(publicKey: Uint8Array): boolean {
+  try {
+    x25519SharedSecret(PROBE_SCALAR, publicKey);
+    return false;
+  } catch {
+    return true;
   }
 }
 

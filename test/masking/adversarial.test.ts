@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { codeOf, makeConfig, makeFederation, plainSum, Stepper } from './harness.ts';
 import { sign } from '../../crypto/ed25519.ts';
 import { combineBytes32, decodeShare256 } from '../../crypto/shamir.ts';
-import { consistencyPayload } from '../../crypto/masking/client.ts';
+import { advertisePayload, consistencyPayload } from '../../crypto/masking/client.ts';
 import type { ClientMessage, KeysMessage, Outgoing, SharesMessage, UnmaskMessage, UnmaskRequestMessage } from '../../crypto/masking/messages.ts';
 
 const fed5 = makeFederation(5, 3);
@@ -175,6 +175,17 @@ describe('masking engine: malicious server', () => {
     // A consistency signature (another stage) presented as a key signature.
     const consSig = sign(fed5.secrets.get(km.keys[0]!.id)!, consistencyPayload(c.round, fed5.ids));
     expect(codeOf(() => c.shareKeys(edit((k) => ({ ...k, signature: consSig }))))).toBe('ERR_SECAGG_BAD_SIGNATURE');
+    // A low-order key, properly signed by its (malicious) owner, is refused by the server and by clients.
+    const lowOrder = new Uint8Array(32);
+    lowOrder[0] = 1; // u = 1: a point of order 4
+    const owner = km.keys[0]!.id;
+    const badSig = sign(fed5.secrets.get(owner)!, advertisePayload(c.round, owner, km.keys[0]!.encryptionKey, lowOrder));
+    expect(codeOf(() => c.shareKeys(edit((k) => ({ ...k, maskKey: lowOrder, signature: badSig }))))).toBe('ERR_SECAGG_BAD_KEY');
+    const fresh = new Stepper(fed5, makeConfig(fed5, { threshold: 4, round: 9 }));
+    const a0 = fresh.advertise()[0]!;
+    const sig0 = sign(fed5.secrets.get(a0.sender)!, advertisePayload(fresh.server.round, a0.sender, a0.encryptionKey, new Uint8Array(32)));
+    expect(codeOf(() => fresh.server.receive({ ...a0, maskKey: new Uint8Array(32), signature: sig0 }))).toBe('ERR_SECAGG_BAD_KEY');
+    expect(fresh.server.pending()).toContain(a0.sender);
     // Duplicated keys (a reflection of the client's own keys) are refused.
     expect(codeOf(() => c.shareKeys({ ...km, keys: [km.keys[0]!, km.keys[0]!] }))).toBe('ERR_SECAGG_DUPLICATE');
     expect(c.stage).toBe('keys');
