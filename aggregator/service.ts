@@ -616,6 +616,10 @@ export class AggregatorService {
       } catch (e) {
         this.#sessions.delete(s.id);
         try { s.call.emit('error', toServiceError(e)); } catch { /* closed */ }
+        if (s.datasets.includes(req.tag)) {
+          const err = e instanceof FedsecError ? e : new FedsecError('ERR_PKI_BAD_CERT', 'certificate check failed');
+          emit('refusal', { node: s.id, code: err.code, message: `cut off by the aggregator: ${err.message}` });
+        }
       }
     }
     let candidates = [...this.#sessions.values()].filter((s) => s.datasets.includes(req.tag)).map((s) => s.id);

@@ -250,8 +250,11 @@ describe('refusals, dropouts, bad input, revocation, restart', () => {
     await expect(c.uploadUpdate('restart/r2/a1', new Float64Array(3))).rejects.toMatchObject({ code: 'ERR_PKI_REVOKED', grpcCode: 16 });
     c.close();
     await alice.call('CreateExperiment', { id: 'rev', plans: [planHash] });
-    const res = await alice.runRound(statsRound('rev', 0, 'off', { stageTimeoutMs: 1_500 }));
+    const refusals: Array<Record<string, unknown>> = [];
+    const res = await alice.runRound(statsRound('rev', 0, 'off', { stageTimeoutMs: 1_500 }), (t, b) => { if (t === 'refusal') refusals.push(b); });
     expect(res['contributors']).not.toContain('h3');
+    // h3's idle session is re-checked before the invitation: the researcher sees why it is missing.
+    expect(refusals).toEqual([expect.objectContaining({ node: 'h3', code: 'ERR_PKI_REVOKED' })]);
   });
 });
 
