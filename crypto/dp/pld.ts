@@ -213,24 +213,33 @@ interface Segment {
   readonly steps: number;
 }
 
+interface Plan {
+  readonly interval: number;
+  readonly shift: number;
+  readonly finite: number;
+  readonly centred: { pmf: Float64Array; start: number; steps: number }[];
+  /** Smallest FFT size meeting the tail target (may exceed MAX_FFT). */
+  readonly size: number;
+  /** log of the Chernoff bound on the mass above the window, as a function of the window size. */
+  readonly logUpperTail: (size: number) => number;
+}
+
 /**
- * Composes discretized PLDs (each `steps` times) and returns the composed distribution's
- * delta(eps) function parts: grid losses and masses, infinity mass and an added tail bound.
- * Returns null if the FFT window would exceed 2^22 points at this interval.
+ * Centres each per-step PLD on its mean and sizes the FFT window: Chernoff bounds on the composed
+ * mass outside a window of n points centred on the mean, P(S - shift >= n/2) <=
+ * min_{l>0} exp(sum_k T_k log E[e^{l J_k}] - l (n/2 - 1)) and the same with -l for the lower side
+ * (J_k the centred per-step index), on a geometric grid of l. The window is the smallest power of
+ * two holding the per-step support and 2 * 8 standard deviations whose two tail bounds are below
+ * the target. The upper-tail bound is added to delta by the caller; lower-tail mass wraps around
+ * onto large losses and can only increase delta.
  */
-function composeSegments(segs: readonly Segment[], logTailTarget: number): { interval: number; losses: Float64Array; mass: Float64Array; infinityMass: number } | null {
+function plan(segs: readonly Segment[], logTailTarget: number): Plan {
   const interval = segs[0]!.pld.interval;
-  if (segs.length === 1 && segs[0]!.steps === 1) {
-    const { pld } = segs[0]!;
-    const losses = new Float64Array(pld.pmf.length);
-    for (let j = 0; j < losses.length; j++) losses[j] = (pld.offset + j) * interval;
-    return { interval, losses, mass: pld.pmf, infinityMass: pld.infinityMass };
-  }
   let shift = 0;
   let variance = 0;
   let maxLen = 1;
   let finite = 1;
-  const centred: { pmf: Float64Array; start: number; steps: number; mean: number }[] = [];
+  const centred: { pmf: Float64Array; start: number; steps: number }[] = [];
   for (const { pld, steps } of segs) {
     let tot = 0;
     let mean = 0;
@@ -247,11 +256,8 @@ function composeSegments(segs: readonly Segment[], logTailTarget: number): { int
     variance += steps * v;
     maxLen = Math.max(maxLen, 2 * Math.max(c, pld.pmf.length - c) + 1);
     finite *= (1 - pld.infinityMass) ** steps;
-    centred.push({ pmf: pld.pmf, start: -c, steps, mean: mean - c });
+    centred.push({ pmf: pld.pmf, start: -c, steps });
   }
-  // Chernoff bounds on the composed mass outside a window of n points centred on the mean:
-  // P(S - shift >= n/2) <= min_{l>0} exp(sum_k T_k log E[e^{l J_k}] - l (n/2 - 1)), and the same with
-  // -l for the lower side (J_k the centred per-step index). Log-MGFs on a geometric grid of l.
   const lams: number[] = [];
   for (let e = -24; e <= 4; e++) lams.push(2 ** e);
   const logMgfUp = new Float64Array(lams.length);
@@ -274,51 +280,106 @@ function composeSegments(segs: readonly Segment[], logTailTarget: number): { int
     lams.forEach((lam, li) => (best = Math.min(best, mgf[li]! - lam * (size / 2 - 1))));
     return best;
   };
-  // Smallest power of two holding the per-step support and >= 2 * 8 standard deviations whose
-  // tails (both sides) are below the target; the upper tail bound is added to delta below, the lower
-  // tail wraps around onto large losses and can only increase delta.
   let n = 1;
   while (n < Math.max(maxLen, 16 * Math.sqrt(variance) + 2)) n <<= 1;
   while (n <= MAX_FFT && (logTailAt(n, logMgfUp) > logTailTarget || logTailAt(n, logMgfDown) > logTailTarget)) n <<= 1;
+  return { interval, shift, finite, centred, size: n, logUpperTail: (size) => logTailAt(size, logMgfUp) };
+}
+
+interface Composed {
+  readonly losses: Float64Array;
+  readonly mass: Float64Array;
+  readonly infinityMass: number;
+}
+
+function single(pld: DiscretePld): Composed {
+  const losses = new Float64Array(pld.pmf.length);
+  for (let j = 0; j < losses.length; j++) losses[j] = (pld.offset + j) * pld.interval;
+  return { losses, mass: pld.pmf, infinityMass: pld.infinityMass };
+}
+
+/** z^T for complex z, in polar form. */
+function cpow(re: number, im: number, t: number): [number, number] {
+  const r = Math.hypot(re, im);
+  if (r === 0) return [0, 0];
+  const th = Math.atan2(im, re);
+  const rT = Math.exp(t * Math.log(r));
+  return [rT * Math.cos(t * th), rT * Math.sin(t * th)];
+}
+
+/**
+ * Composes the remove-direction and add-direction PLDs of the same segments (each `steps` times)
+ * with one complex FFT per segment: the two real sequences travel as the real and imaginary parts
+ * and are separated in the frequency domain. Returns null if the window would exceed 2^22 points.
+ */
+function composePair(rem: readonly Segment[], add: readonly Segment[], logTailTarget: number): [Composed, Composed] | null {
+  if (rem.length === 1 && rem[0]!.steps === 1) return [single(rem[0]!.pld), single(add[0]!.pld)];
+  const pa = plan(rem, logTailTarget);
+  const pb = plan(add, logTailTarget);
+  const n = Math.max(pa.size, pb.size);
   if (n > MAX_FFT) return null;
-  const logTail = logTailAt(n, logMgfUp);
-  const accRe = new Float64Array(n).fill(1);
-  const accIm = new Float64Array(n);
+  const accAr = new Float64Array(n).fill(1);
+  const accAi = new Float64Array(n);
+  const accBr = new Float64Array(n).fill(1);
+  const accBi = new Float64Array(n);
   const re = new Float64Array(n);
   const im = new Float64Array(n);
-  for (const c of centred) {
+  for (let s = 0; s < pa.centred.length; s++) {
+    const a = pa.centred[s]!;
+    const b = pb.centred[s]!;
     re.fill(0);
     im.fill(0);
-    for (let j = 0; j < c.pmf.length; j++) {
-      const idx = (((j + c.start) % n) + n) % n;
-      re[idx] = re[idx]! + c.pmf[j]!;
+    for (let j = 0; j < a.pmf.length; j++) {
+      const idx = (((j + a.start) % n) + n) % n;
+      re[idx] = re[idx]! + a.pmf[j]!;
+    }
+    for (let j = 0; j < b.pmf.length; j++) {
+      const idx = (((j + b.start) % n) + n) % n;
+      im[idx] = im[idx]! + b.pmf[j]!;
     }
     fft(re, im, false);
     for (let k = 0; k < n; k++) {
-      const r = Math.hypot(re[k]!, im[k]!);
-      const th = Math.atan2(im[k]!, re[k]!);
-      const rT = r === 0 ? 0 : Math.exp(c.steps * Math.log(r));
-      const pr = rT * Math.cos(c.steps * th);
-      const pi = rT * Math.sin(c.steps * th);
-      const ar = accRe[k]!;
-      const ai = accIm[k]!;
-      accRe[k] = ar * pr - ai * pi;
-      accIm[k] = ar * pi + ai * pr;
+      const m = (n - k) % n;
+      const zr = re[k]!;
+      const zi = im[k]!;
+      const wr = re[m]!;
+      const wi = im[m]!;
+      // A_k = (Z_k + conj Z_{n-k}) / 2, B_k = (Z_k - conj Z_{n-k}) / (2i).
+      const [xr, xi] = cpow((zr + wr) / 2, (zi - wi) / 2, a.steps);
+      const [yr, yi] = cpow((zi + wi) / 2, (wr - zr) / 2, b.steps);
+      let ar = accAr[k]!;
+      let ai = accAi[k]!;
+      accAr[k] = ar * xr - ai * xi;
+      accAi[k] = ar * xi + ai * xr;
+      ar = accBr[k]!;
+      ai = accBi[k]!;
+      accBr[k] = ar * yr - ai * yi;
+      accBi[k] = ar * yi + ai * yr;
     }
   }
-  fft(accRe, accIm, true);
-  const losses = new Float64Array(n);
-  const mass = new Float64Array(n);
-  // Reorder so losses increase: indices n/2..n-1 are negative offsets.
+  // W = A + iB; its inverse transform has the remove result as real part, the add result as imaginary part.
   for (let k = 0; k < n; k++) {
-    const src = (k + n / 2) % n;
-    const off = src >= n / 2 ? src - n : src;
-    losses[k] = (shift + off) * interval;
-    const v = accRe[src]!;
-    mass[k] = v > 0 ? v : 0;
+    const wr = accAr[k]! - accBi[k]!;
+    const wi = accAi[k]! + accBr[k]!;
+    accAr[k] = wr;
+    accAi[k] = wi;
   }
-  const tail = Math.exp(Math.min(0, logTail));
-  return { interval, losses, mass, infinityMass: 1 - finite + tail };
+  fft(accAr, accAi, true);
+  const unpack = (p: Plan, vals: Float64Array): Composed => {
+    const losses = new Float64Array(n);
+    const mass = new Float64Array(n);
+    // Reorder so losses increase: indices n/2..n-1 are negative offsets.
+    for (let k = 0; k < n; k++) {
+      const src = (k + n / 2) % n;
+      const off = src >= n / 2 ? src - n : src;
+      losses[k] = (p.shift + off) * p.interval;
+      const v = vals[src]!;
+      mass[k] = v > 0 ? v : 0;
+    }
+    const tail = Math.exp(Math.min(0, p.logUpperTail(n)));
+    return { losses, mass, infinityMass: 1 - p.finite + tail };
+  };
+  return [unpack(pa, accAr), unpack(pb, accAi)];
 }
 
 /** Smallest epsilon with delta(eps) <= delta for a composed distribution (grid losses increasing). */
@@ -387,10 +448,9 @@ export function pldEpsilonForEvents(events: readonly DpEvent[], delta: number, d
       build(interval);
     }
     const logTailTarget = Math.log(delta) - 20; // tails below delta * 2e-9
-    const cr = composeSegments(rem, logTailTarget);
-    if (cr === null) continue;
-    const ca = composeSegments(add, logTailTarget);
-    if (ca === null) continue;
+    const pair = composePair(rem, add, logTailTarget);
+    if (pair === null) continue;
+    const [cr, ca] = pair;
     return Math.max(epsilonFromComposed(cr.losses, cr.mass, cr.infinityMass, delta), epsilonFromComposed(ca.losses, ca.mass, ca.infinityMass, delta));
   }
   throw new DpUnsupportedError('PLD composition too wide even at discretization 1; use the rdp accountant');
