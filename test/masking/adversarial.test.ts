@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { codeOf, makeConfig, makeFederation, plainSum, Stepper } from './harness.ts';
 import { sign } from '../../crypto/ed25519.ts';
-import { combineBytes32, decodeShare256 } from '../../crypto/shamir.ts';
+import { combineBytes32, decodeShare256, encodeShare256, SHAMIR_PRIME_256 } from '../../crypto/shamir.ts';
 import { advertisePayload, consistencyPayload } from '../../crypto/masking/client.ts';
 import type { ClientMessage, KeysMessage, Outgoing, SharesMessage, UnmaskMessage, UnmaskRequestMessage } from '../../crypto/masking/messages.ts';
 
@@ -252,5 +252,42 @@ describe('masking engine: malicious server', () => {
       expect(codeOf(() => answers.push(s.clients.get(id)!.unmask({ stage: 'unmask-request', ...hdr, recipient: id, survivors: listA, dropped: [], signatures: sigA })))).toBe('ERR_SECAGG_BELOW_THRESHOLD');
     }
     expect(exposure(answers, victim)).toEqual({ self: 0, key: 0 });
+  });
+});
+
+describe('masking engine: malicious node', () => {
+  const tamper = (share: Uint8Array): Uint8Array => {
+    const d = decodeShare256(share);
+    return encodeShare256({ index: d.index, value: (d.value + 1n) % SHAMIR_PRIME_256 });
+  };
+
+  it('a wrong self-mask share is caught when more than t holders answer: the round aborts (ERR_SECAGG_RECONSTRUCTION_FAILED) and releases nothing', () => {
+    const s = new Stepper(fed5, makeConfig(fed5, { threshold: 3 }));
+    const answers = s.toClients(upToUnmask(s)) as UnmaskMessage[];
+    const bad = answers[1]!;
+    const forged: UnmaskMessage = { ...bad, selfMaskShares: bad.selfMaskShares.map((x, i) => (i === 0 ? { owner: x.owner, share: tamper(x.share) } : x)) };
+    let code = 'none';
+    for (const a of [answers[0]!, forged, ...answers.slice(2)]) code = codeOf(() => s.server.receive(a));
+    expect(code).toBe('ERR_SECAGG_RECONSTRUCTION_FAILED');
+    expect(s.server.stage).toBe('aborted');
+    expect(codeOf(() => s.server.result())).toBe('ERR_SECAGG_STATE');
+  });
+
+  it('a wrong mask-key share of a dropped member is caught even with exactly t answers (checked against the advertised key)', () => {
+    const cfg = makeConfig(fed5, { threshold: 3 });
+    const s = new Stepper(fed5, cfg);
+    const keys = s.toServer(s.advertise());
+    const shares = s.toServer(s.toClients(keys));
+    const victim = shares[4]!.to;
+    const cons = s.toServer(s.toClients(shares.slice(0, 4))); // the fifth member drops before uploading
+    const reqs = s.toServer(s.toClients(cons));
+    const answers = s.toClients(reqs.slice(0, 3)) as UnmaskMessage[]; // exactly t answer
+    const bad = answers[0]!;
+    const forged: UnmaskMessage = { ...bad, maskKeyShares: bad.maskKeyShares.map((x) => (x.owner === victim ? { owner: x.owner, share: tamper(x.share) } : x)) };
+    s.server.receive(forged);
+    s.server.receive(answers[1]);
+    s.server.receive(answers[2]);
+    expect(codeOf(() => s.server.closeStage())).toBe('ERR_SECAGG_RECONSTRUCTION_FAILED'); // the fourth signer's deadline passed
+    expect(s.server.stage).toBe('aborted');
   });
 });
