@@ -62,7 +62,7 @@ async function echoServer(ns: string, host: string, port: number): Promise<{ exi
 const children = new Set<ChildProcess>();
 /** TCP client inside `ns`: sends `msg`, prints the reply or the error code. */
 async function tcpSend(ns: string, host: string, port: number, msg: string): Promise<string> {
-  const script = `const c=require('net').connect({host:'${host}',port:${port},timeout:8000},()=>c.write('${msg}'));let b='';c.on('data',d=>b+=d);c.on('end',()=>{console.log(b);process.exit(0)});c.on('timeout',()=>{console.log('TIMEOUT');process.exit(0)});c.on('error',e=>{console.log(e.code);process.exit(0)});`;
+  const script = `const c=require('net').connect({host:'${host}',port:${port},timeout:15000},()=>c.write('${msg}'));let b='';c.on('data',d=>b+=d);c.on('end',()=>{console.log(b);process.exit(0)});c.on('timeout',()=>{console.log('TIMEOUT');process.exit(0)});c.on('error',e=>{console.log(e.code);process.exit(0)});`;
   return (await inNs(ns, process.execPath, ['-e', script])).stdout.trim();
 }
 
@@ -125,60 +125,80 @@ afterAll(async () => {
 
 describe.skipIf(skipReason !== '')('WireGuard mesh in network namespaces', () => {
   it('plans, brings up, carries TCP only through the mesh, reports handshakes, and comes down', async () => {
-    const meshDir = join(dir, 'mesh');
-    // The admin's step runs in-process through the CLI's main (no namespace needed).
-    const passFile = join(dir, 'pass.txt');
-    await writeFile(passFile, PASS, { mode: 0o600 });
-    expect(await main(['node', 'fedsec', 'mesh', 'plan', '--ca', join(dir, 'ca'), '--out', meshDir, '--range', '10.77.0.0/24', '--endpoint', `agg=${HUB_PUBLIC}:51820`, '--passphrase-file', passFile])).toBe(0);
-    const roster = verifyRoster(await readFile(join(meshDir, 'roster.json'), 'utf8'), ca.certificatePem);
-    const addr = Object.fromEntries(roster.members.map((m) => [m.id, m.meshAddress!]));
-    expect(Object.keys(addr).sort()).toEqual(['agg', 'n1', 'n2']);
-    expect(existsSync(join(meshDir, 'gone.conf'))).toBe(false);
-
-    // Before the mesh: no route from n1 to the hub's mesh address or to n2 at all.
-    expect(await tcpSend(NS.n1, addr['agg']!, 7001, 'x')).toBe('ENETUNREACH');
-    expect(await tcpSend(NS.n1, '172.31.2.2', 7001, 'x')).toBe('ENETUNREACH');
-
-    await fedsec(NS.agg, ['mesh', 'up', '--config', join(meshDir, 'agg.conf'), '--member', join(dir, 'agg'), '--interface', IF.agg, '--forward']);
-    await Promise.all([
-      fedsec(NS.n1, ['mesh', 'up', '--config', join(meshDir, 'n1.conf'), '--member', join(dir, 'n1'), '--interface', IF.n1]),
-      fedsec(NS.n2, ['mesh', 'up', '--config', join(meshDir, 'n2.conf'), '--member', join(dir, 'n2'), '--interface', IF.n2, '--json']),
-    ]);
-
-    // node -> aggregator over the mesh
-    const s1 = await echoServer(NS.agg, addr['agg']!, 7000);
-    expect(await tcpSend(NS.n1, addr['agg']!, 7000, 'hello-from-n1')).toBe('echo:hello-from-n1');
-    expect(await s1.exited).toBe(0);
-    // node -> node, relayed by the hub
-    const s2 = await echoServer(NS.n2, addr['n2']!, 7002);
-    expect(await tcpSend(NS.n1, addr['n2']!, 7002, 'n1-to-n2')).toBe('echo:n1-to-n2');
-    expect(await s2.exited).toBe(0);
-    // Mesh addresses route through the WireGuard interface; the other hospital's underlay stays unreachable.
-    expect((await inNs(NS.n1, 'ip', ['route', 'get', addr['n2']!])).stdout).toContain(`dev ${IF.n1}`);
-    expect(await tcpSend(NS.n1, '172.31.2.2', 7001, 'x')).toBe('ENETUNREACH');
-
-    const [stOut, hubOut] = await Promise.all([
-      fedsec(NS.n1, ['mesh', 'status', '--interface', IF.n1, '--config', join(meshDir, 'n1.conf'), '--json']),
-      fedsec(NS.agg, ['mesh', 'status', '--interface', IF.agg, '--config', join(meshDir, 'agg.conf')]),
-    ]);
-    const st = JSON.parse(stOut.stdout.trim().split('\n').pop()!) as {
-      peers: Array<{ id?: string; endpoint: string | null; latestHandshake: number | null; handshakeAgeSeconds: number | null; rxBytes: number; txBytes: number }>;
-    };
-    expect(st.peers).toHaveLength(1);
-    expect(st.peers[0]).toMatchObject({ id: 'agg', endpoint: `${HUB_PUBLIC}:51820` });
-    expect(st.peers[0]!.latestHandshake).not.toBeNull();
-    expect(st.peers[0]!.rxBytes).toBeGreaterThan(0);
-    expect(st.peers[0]!.txBytes).toBeGreaterThan(0);
-    const hubText = hubOut.stdout;
-    expect(hubText).toMatch(/n1\t172\.31\.1\.2:\d+\t\d+s ago/);
-    expect(hubText).toMatch(/n2\t172\.31\.2\.2:\d+\t\d+s ago/);
-
-    // Down removes the interfaces (and wireguard-go exits with them).
-    await Promise.all(Object.entries(NS).map(([k, ns]) => fedsec(ns, ['mesh', 'down', '--interface', IF[k as keyof typeof IF]])));
-    for (const [k, ns] of Object.entries(NS)) {
-      expect((await inNs(ns, 'ip', ['link', 'show', 'dev', IF[k as keyof typeof IF]], { reject: false })).code).not.toBe(0);
+    try {
+      await scenario();
+    } catch (e) {
+      // Attach the state of the mesh to the failure, for CI logs.
+      const diag: string[] = [];
+      for (const ns of Object.values(NS)) {
+        diag.push(`--- ${ns}`, (await inNs(ns, 'ip', ['-br', 'addr'], { reject: false })).stdout, (await inNs(ns, 'ip', ['route'], { reject: false })).stdout);
+      }
+      diag.push('--- wg show', (await sh('wg', ['show', 'all'], { reject: false })).stdout);
+      (e as Error).message += `\n${diag.join('\n')}`;
+      throw e;
     }
-    expect(await tcpSend(NS.n1, addr['agg']!, 7000, 'x')).toBe('ENETUNREACH');
-    expect(existsSync(`/var/run/wireguard/${IF.n1}.sock`)).toBe(false);
   });
 });
+
+/** The mesh scenario; the test wraps it to attach diagnostics to a failure. */
+async function scenario(): Promise<void> {
+  const meshDir = join(dir, 'mesh');
+  // The admin's step runs in-process through the CLI's main (no namespace needed).
+  const passFile = join(dir, 'pass.txt');
+  await writeFile(passFile, PASS, { mode: 0o600 });
+  expect(await main(['node', 'fedsec', 'mesh', 'plan', '--ca', join(dir, 'ca'), '--out', meshDir, '--range', '10.77.0.0/24', '--endpoint', `agg=${HUB_PUBLIC}:51820`, '--passphrase-file', passFile])).toBe(0);
+  const roster = verifyRoster(await readFile(join(meshDir, 'roster.json'), 'utf8'), ca.certificatePem);
+  const addr = Object.fromEntries(roster.members.map((m) => [m.id, m.meshAddress!]));
+  expect(Object.keys(addr).sort()).toEqual(['agg', 'n1', 'n2']);
+  expect(existsSync(join(meshDir, 'gone.conf'))).toBe(false);
+
+  // Before the mesh: no route from n1 to the hub's mesh address or to n2 at all.
+  expect(await tcpSend(NS.n1, addr['agg']!, 7001, 'x')).toBe('ENETUNREACH');
+  expect(await tcpSend(NS.n1, '172.31.2.2', 7001, 'x')).toBe('ENETUNREACH');
+
+  await fedsec(NS.agg, ['mesh', 'up', '--config', join(meshDir, 'agg.conf'), '--member', join(dir, 'agg'), '--interface', IF.agg, '--forward']);
+  await Promise.all([
+    fedsec(NS.n1, ['mesh', 'up', '--config', join(meshDir, 'n1.conf'), '--member', join(dir, 'n1'), '--interface', IF.n1]),
+    fedsec(NS.n2, ['mesh', 'up', '--config', join(meshDir, 'n2.conf'), '--member', join(dir, 'n2'), '--interface', IF.n2, '--json']),
+  ]);
+
+  // node -> aggregator over the mesh
+  const s1 = await echoServer(NS.agg, addr['agg']!, 7000);
+  expect(await tcpSend(NS.n1, addr['agg']!, 7000, 'hello-from-n1')).toBe('echo:hello-from-n1');
+  expect(await s1.exited).toBe(0);
+  // the other node -> aggregator (the hub learns each spoke's endpoint from its traffic)
+  const s3 = await echoServer(NS.agg, addr['agg']!, 7003);
+  expect(await tcpSend(NS.n2, addr['agg']!, 7003, 'hello-from-n2')).toBe('echo:hello-from-n2');
+  expect(await s3.exited).toBe(0);
+  // node -> node, relayed by the hub
+  const s2 = await echoServer(NS.n2, addr['n2']!, 7002);
+  expect(await tcpSend(NS.n1, addr['n2']!, 7002, 'n1-to-n2')).toBe('echo:n1-to-n2');
+  expect(await s2.exited).toBe(0);
+  // Mesh addresses route through the WireGuard interface; the other hospital's underlay stays unreachable.
+  expect((await inNs(NS.n1, 'ip', ['route', 'get', addr['n2']!])).stdout).toContain(`dev ${IF.n1}`);
+  expect(await tcpSend(NS.n1, '172.31.2.2', 7001, 'x')).toBe('ENETUNREACH');
+
+  const [stOut, hubOut] = await Promise.all([
+    fedsec(NS.n1, ['mesh', 'status', '--interface', IF.n1, '--config', join(meshDir, 'n1.conf'), '--json']),
+    fedsec(NS.agg, ['mesh', 'status', '--interface', IF.agg, '--config', join(meshDir, 'agg.conf')]),
+  ]);
+  const st = JSON.parse(stOut.stdout.trim().split('\n').pop()!) as {
+    peers: Array<{ id?: string; endpoint: string | null; latestHandshake: number | null; handshakeAgeSeconds: number | null; rxBytes: number; txBytes: number }>;
+  };
+  expect(st.peers).toHaveLength(1);
+  expect(st.peers[0]).toMatchObject({ id: 'agg', endpoint: `${HUB_PUBLIC}:51820` });
+  expect(st.peers[0]!.latestHandshake).not.toBeNull();
+  expect(st.peers[0]!.rxBytes).toBeGreaterThan(0);
+  expect(st.peers[0]!.txBytes).toBeGreaterThan(0);
+  const hubText = hubOut.stdout;
+  expect(hubText).toMatch(/n1\t172\.31\.1\.2:\d+\t\d+s ago/);
+  expect(hubText).toMatch(/n2\t172\.31\.2\.2:\d+\t\d+s ago/);
+
+  // Down removes the interfaces (and wireguard-go exits with them).
+  await Promise.all(Object.entries(NS).map(([k, ns]) => fedsec(ns, ['mesh', 'down', '--interface', IF[k as keyof typeof IF]])));
+  for (const [k, ns] of Object.entries(NS)) {
+    expect((await inNs(ns, 'ip', ['link', 'show', 'dev', IF[k as keyof typeof IF]], { reject: false })).code).not.toBe(0);
+  }
+  expect(await tcpSend(NS.n1, addr['agg']!, 7000, 'x')).toBe('ENETUNREACH');
+  expect(existsSync(`/var/run/wireguard/${IF.n1}.sock`)).toBe(false);
+}
