@@ -39,7 +39,7 @@ async function client(memberDir: string): Promise<{ ok: boolean; reply?: string;
 }
 
 async function nextEvent(): Promise<Record<string, unknown>> {
-  for (let i = 0; i < 200 && events.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+  for (let i = 0; i < 800 && events.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
   const e = events.shift();
   if (!e) throw new Error('no server event');
   return e;
