@@ -33,7 +33,7 @@ import {
 import { TRAIN_TAIL, validateArgs, validateDp, validateStandardize, SECAGG_SCHEMES, type SecAggScheme, type WorkKind, type WorkRequest } from '../proto/work.ts';
 import { validateCodecSpec } from '../proto/secagg.ts';
 import { AggregatorError } from './errors.ts';
-import { gaussianNoise } from '../node/privacy.ts';
+import { addGaussianNoise } from '../crypto/dp/index.ts';
 import { createScheme, type SchemeServer, type RoundContext } from './schemes.ts';
 import type { AggregatorStore, RoundRecord } from './store.ts';
 
@@ -684,8 +684,9 @@ export class AggregatorService {
       if (req.kind === 'train' && req.dp.mode === 'central') {
         // Central DP: the aggregator adds N(0, (lr·σ·C)²) to the summed update before release.
         const P = out.sum.length - TRAIN_TAIL;
-        const noise = gaussianNoise(P, req.args.learningRate * req.dp.noiseMultiplier * req.dp.clipNorm);
-        for (let i = 0; i < P; i++) out.sum[i]! += noise[i]!;
+        // The summed update is −lr·Σ clipped gradients: sensitivity lr·C; lattice-exact noise (crypto/dp).
+        const noisy = addGaussianNoise(out.sum.subarray(0, P), req.args.learningRate * req.dp.clipNorm, req.dp.noiseMultiplier);
+        out.sum.set(noisy, 0);
         run.progress('central-noise', `added central Gaussian noise (σ = ${req.dp.noiseMultiplier}) to the sum`);
       }
       const released = out.blob ?? new Uint8Array(out.sum.buffer, out.sum.byteOffset, out.sum.byteLength);

@@ -19,7 +19,8 @@ import { AuditLog } from '../node/audit.ts';
 import type { TabularDataset } from '../node/datasets/index.ts';
 import { PlanStore } from '../node/plans.ts';
 import { parsePolicy } from '../node/policy.ts';
-import { FilePrivacyLedger, ledgerGuard } from '../node/privacy.ts';
+import { ledgerGuard } from '../node/privacy.ts';
+import { PrivacyLedger } from '../node/ledger/index.ts';
 import { OnnxTrainer } from '../node/trainer.ts';
 import { PlanSessionCache } from '../node/training/index.ts';
 import { f64ToBytes } from '../proto/chunks.ts';
@@ -100,13 +101,14 @@ export async function runRoundBench(o: RoundBenchOptions): Promise<RoundBenchRes
       const plans = new PlanStore(join(ndir, 'plans'), audit);
       plans.approve(plans.receive(planBytes, 'researcher').hash);
       const policy = parsePolicy({ schemes: ['masking', 'off'], requireSecureAggregation: false, requireDp: false, minNoiseMultiplier: 0, budgets: { synthetic: { epsilon: 1e6, delta: 1e-5 } } });
-      const ledger = new FilePrivacyLedger(join(ndir, 'ledger.json'), () => ({ epsilon: 1e6, delta: 1e-5 }));
+      const ledger = PrivacyLedger.open(join(ndir, 'privacy.ledger'));
+      closers.push(() => ledger.close());
       const data = { train: syntheticRows(i + 1, rows, shape.features), test: syntheticRows(100 + i, 2, shape.features) };
       const m = fed.members.get(id)!;
       const agent = new NodeAgent({
         address: `127.0.0.1:${port}`, tls: m.tls, verifier: await fed.verifier(), identitySecretKey: m.identitySecretKey,
         plans, audit, policy: () => policy, datasets: { tags: () => ['synthetic'], load: async () => data },
-        trainer: new OnnxTrainer({ sessions, rng: systemRandom }), privacy: ledgerGuard(ledger),
+        trainer: new OnnxTrainer({ sessions, rng: systemRandom }), privacy: ledgerGuard(ledger, () => ({ epsilon: 1e6, delta: 1e-5 })),
       });
       await agent.start();
       closers.unshift(() => agent.close());

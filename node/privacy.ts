@@ -5,6 +5,9 @@
  * Record-level DP over each node's rows, accounted with crypto/dp's RDP accountant as
  * Poisson-subsampled Gaussian steps (noise multiplier σ, clipping norm C):
  *
+ * Noise comes from crypto/dp (lattice-exact Gaussian, never float sampling) and spends go to
+ * node/ledger's write-ahead ledger.
+ *
  * - `local`: every node runs DP-SGD with the full noise N(0, σ²C²) per step; private against
  *   everyone, including other nodes and the aggregator, whatever the aggregation scheme.
  * - `distributed`: every one of k nodes adds N(0, σ²C²/k) to its clipped gradient sum; only the
@@ -13,62 +16,35 @@
  * - `central`: nodes send clipped, un-noised sums (one step per round, secure aggregation
  *   required) and the aggregator adds N(0, σ²C²) before releasing the sum; nodes must trust it.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { computeEpsilon, type DpEvent } from '../crypto/dp/accountant.ts';
+import { dpSgdStep, type DpEvent } from '../crypto/dp/index.ts';
 import { systemRandom, type RandomSource } from '../crypto/random.ts';
-import type { DpStepHook } from './training/index.ts';
-import { writeFileDurable } from '../proto/durable.ts';
 import type { DpRequest, WorkRequest } from '../proto/work.ts';
-import { NodeError } from './errors.ts';
+import type { PrivacyGuard } from './agent.ts';
+import type { PrivacyLedger } from './ledger/index.ts';
 import type { DatasetBudget, PolicyDecision } from './policy.ts';
+import type { DpStepHook } from './training/index.ts';
 
-/** `n` independent N(0, std²) samples from the CSPRNG (Box–Muller on 53-bit uniforms). */
-export function gaussianNoise(n: number, std: number, rng: RandomSource = systemRandom): Float64Array {
-  const out = new Float64Array(n);
-  if (std === 0) return out;
-  const words = new Uint32Array(4 * Math.ceil(n / 2));
-  rng.fill(new Uint8Array(words.buffer));
-  for (let i = 0, w = 0; i < n; i += 2, w += 4) {
-    // Uniforms in (0, 1] and [0, 1) with 53 random bits each.
-    const u1 = ((words[w]! >>> 5) * 67108864 + (words[w + 1]! >>> 6) + 1) / 9007199254740992;
-    const u2 = ((words[w + 2]! >>> 5) * 67108864 + (words[w + 3]! >>> 6)) / 9007199254740992;
-    const r = Math.sqrt(-2 * Math.log(u1)) * std;
-    out[i] = r * Math.cos(2 * Math.PI * u2);
-    if (i + 1 < n) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
-  }
-  return out;
-}
-
-/** Noise std per step a node adds in `mode` with `parties` nodes in the secure sum. */
-export function nodeNoiseStd(dp: DpRequest, parties: number): number {
+/** The noise multiplier a node applies per step in `mode` with `parties` honest nodes in the secure sum. */
+export function nodeNoiseMultiplier(dp: DpRequest, parties: number): number {
   switch (dp.mode) {
-    case 'local': return dp.noiseMultiplier * dp.clipNorm;
-    case 'distributed': return (dp.noiseMultiplier * dp.clipNorm) / Math.sqrt(parties);
+    case 'local': return dp.noiseMultiplier;
+    case 'distributed': return dp.noiseMultiplier / Math.sqrt(parties);
     default: return 0;
   }
 }
 
 /**
- * The DP-SGD hook: clip every per-sample gradient to L2 norm C, sum, add the node's noise
- * share, divide by the expected batch size.
+ * The DP-SGD hook over crypto/dp's `dpSgdStep`: clip every per-sample gradient to L2 norm C,
+ * sum, add the node's share of lattice-exact Gaussian noise (none in central mode), divide by
+ * the expected batch size.
  */
 export function dpStepHook(dp: DpRequest, parties: number, rng: RandomSource = systemRandom): DpStepHook {
-  const C = dp.clipNorm;
-  const std = nodeNoiseStd(dp, parties);
-  return (grads, ctx) => {
-    const P = grads.cols;
-    const sum = new Float64Array(P);
-    for (let r = 0; r < grads.rows; r++) {
-      let norm2 = 0;
-      for (let j = 0; j < P; j++) norm2 += grads.data[r * P + j]! ** 2;
-      const f = Math.min(1, C / Math.max(Math.sqrt(norm2), 1e-12));
-      for (let j = 0; j < P; j++) sum[j]! += grads.data[r * P + j]! * f;
-    }
-    const noise = gaussianNoise(P, std, rng);
-    const denom = Math.max(ctx.expectedBatchSize, 1);
-    for (let j = 0; j < P; j++) sum[j] = (sum[j]! + noise[j]!) / denom;
-    return sum;
-  };
+  const z = nodeNoiseMultiplier(dp, parties);
+  return (grads, ctx) => dpSgdStep(
+    { rows: grads.rows, cols: grads.cols, data: Float64Array.from(grads.data) },
+    { clipNorm: dp.clipNorm, noiseMultiplier: z > 0 ? z : 1, expectedBatchSize: Math.max(ctx.expectedBatchSize, 1e-9), addNoise: z > 0 },
+    rng,
+  );
 }
 
 /** Local training arguments a DP mode imposes (one full-batch step per round for distributed/central). */
@@ -86,65 +62,27 @@ export function dpEventFor(work: WorkRequest, decision: PolicyDecision, rows: nu
   return { kind: 'poissonGaussian', samplingRate: q, noiseMultiplier: work.dp.noiseMultiplier, steps };
 }
 
-/** One recorded spend. */
-export interface LedgerEntry {
-  readonly tag: string;
-  readonly time: string;
-  readonly event: DpEvent;
-  readonly delta: number;
-}
-
 /**
- * A durable per-dataset privacy ledger (JSON file, atomic writes). The cumulative ε of a
- * dataset is the RDP composition of all its recorded events at the budget's δ.
+ * The agent's PrivacyGuard over node/ledger's durable {@link PrivacyLedger}. The dataset budget
+ * comes from the node policy (set in the ledger when it changes). The spend is recorded — exact
+ * composition, write-ahead, fsynced — when the node accepts a round, before any computation or
+ * release; a round aborted after acceptance still counts (conservative). A dataset whose budget
+ * would be exceeded is refused with ERR_DP_BUDGET_EXCEEDED, which the researcher sees.
  */
-export class FilePrivacyLedger {
-  readonly path: string;
-  readonly #budgets: (tag: string) => DatasetBudget;
-
-  constructor(path: string, budgets: (tag: string) => DatasetBudget) {
-    this.path = path;
-    this.#budgets = budgets;
-  }
-
-  /** Every recorded spend. */
-  entries(): LedgerEntry[] {
-    if (!existsSync(this.path)) return [];
-    return JSON.parse(readFileSync(this.path, 'utf8')) as LedgerEntry[];
-  }
-
-  /** Cumulative ε of a dataset at its budget's δ (optionally with one more event). */
-  spent(tag: string, extra?: DpEvent): { epsilon: number; delta: number } {
-    const delta = this.#budgets(tag).delta;
-    const events = this.entries().filter((e) => e.tag === tag).map((e) => e.event);
-    if (extra !== undefined) events.push(extra);
-    if (events.length === 0) return { epsilon: 0, delta };
-    return { epsilon: computeEpsilon(events, delta).epsilon, delta };
-  }
-
-  /** Throws ERR_NODE_BUDGET_EXHAUSTED if `event` would take the dataset past its budget. */
-  check(tag: string, event: DpEvent): void {
-    const budget = this.#budgets(tag);
-    const after = this.spent(tag, event);
-    if (!(after.epsilon <= budget.epsilon)) {
-      throw new NodeError('ERR_NODE_BUDGET_EXHAUSTED', `dataset ${tag}: this round would bring ε to ${after.epsilon.toFixed(3)}, beyond its budget ε = ${budget.epsilon} (δ = ${budget.delta})`, { epsilon: after.epsilon, budget: budget.epsilon });
-    }
-  }
-
-  /** Records the spend durably (after re-checking) and returns the new cumulative (ε, δ). */
-  charge(tag: string, event: DpEvent): { epsilon: number; delta: number } {
-    this.check(tag, event);
-    const entries = this.entries();
-    entries.push({ tag, time: new Date().toISOString(), event, delta: this.#budgets(tag).delta });
-    writeFileDurable(this.path, JSON.stringify(entries, null, 1), 0o600);
-    return this.spent(tag);
-  }
-}
-
-/** A {@link FilePrivacyLedger} as the agent's PrivacyGuard. */
-export function ledgerGuard(ledger: FilePrivacyLedger): { check: (w: WorkRequest, d: PolicyDecision, rows: number) => Promise<void>; charge: (w: WorkRequest, d: PolicyDecision, rows: number) => Promise<{ epsilon: number; delta: number }> } {
+export function ledgerGuard(ledger: PrivacyLedger, budgets: (tag: string) => DatasetBudget): PrivacyGuard {
+  const ensureBudget = (tag: string): void => {
+    const b = budgets(tag);
+    const st = ledger.status(tag);
+    if (st.budget === undefined || st.budget.maxEpsilon !== b.epsilon || st.budget.delta !== b.delta) ledger.setBudget(tag, { maxEpsilon: b.epsilon, delta: b.delta });
+  };
   return {
-    check: async (w, d, rows) => ledger.check(w.tag, dpEventFor(w, d, rows)),
-    charge: async (w, d, rows) => ledger.charge(w.tag, dpEventFor(w, d, rows)),
+    check: async (w, d, rows) => {
+      ensureBudget(w.tag);
+      ledger.spend(w.tag, dpEventFor(w, d, rows), `${w.experiment}/r${w.round}/a${w.attempt}`);
+    },
+    charge: async (w) => {
+      const st = ledger.status(w.tag);
+      return { epsilon: st.spentEpsilon, delta: st.budget?.delta ?? w.dp.delta };
+    },
   };
 }

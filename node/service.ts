@@ -6,7 +6,7 @@
  *   <dir>/plans/       plan approval store (`fedsec node plan ...`)
  *   <dir>/audit.jsonl  tamper-evident audit log (`fedsec node audit verify`)
  *   <dir>/policy.json  node policy (`fedsec node policy ...`; defaults when absent)
- *   <dir>/ledger.json  privacy ledger
+ *   <dir>/privacy.ledger  node/ledger's write-ahead privacy-budget ledger
  */
 import { join } from 'node:path';
 import { loadIdentityKey, loadTlsCredentials } from '../pki/member.ts';
@@ -16,7 +16,8 @@ import { AuditLog } from './audit.ts';
 import { DatasetRegistry } from './datasets/index.ts';
 import { PlanStore } from './plans.ts';
 import { loadPolicy } from './policy.ts';
-import { FilePrivacyLedger, ledgerGuard } from './privacy.ts';
+import { ledgerGuard } from './privacy.ts';
+import { PrivacyLedger } from './ledger/index.ts';
 import { OnnxTrainer } from './trainer.ts';
 import { PlanSessionCache } from './training/index.ts';
 
@@ -24,7 +25,7 @@ import { PlanSessionCache } from './training/index.ts';
 export function nodePaths(dir: string): { member: string; datasets: string; plans: string; audit: string; policy: string; ledger: string } {
   return {
     member: join(dir, 'member'), datasets: join(dir, 'datasets'), plans: join(dir, 'plans'),
-    audit: join(dir, 'audit.jsonl'), policy: join(dir, 'policy.json'), ledger: join(dir, 'ledger.json'),
+    audit: join(dir, 'audit.jsonl'), policy: join(dir, 'policy.json'), ledger: join(dir, 'privacy.ledger'),
   };
 }
 
@@ -65,19 +66,20 @@ export async function startNodeService(o: NodeServiceOptions): Promise<{ agent: 
   const stopCrl = verifier.startAutoRefresh(10_000, (e) => o.log?.(`CRL refresh failed: ${(e as Error).message}`));
   const audit = new AuditLog(p.audit);
   const plans = new PlanStore(p.plans, audit);
-  const ledger = new FilePrivacyLedger(p.ledger, (tag) => {
+  const ledger = PrivacyLedger.open(p.ledger);
+  const budgets = (tag: string): { epsilon: number; delta: number } => {
     const pol = loadPolicy(p.policy);
     return pol.budgets[tag] ?? pol.defaultBudget;
-  });
+  };
   const agent = new NodeAgent({
     address: o.aggregator, tls, verifier, identitySecretKey, plans, audit,
     policy: () => loadPolicy(p.policy),
     datasets: registryDatasets(new DatasetRegistry(p.datasets)),
     trainer: new OnnxTrainer({ sessions: new PlanSessionCache({ intraOpNumThreads: o.threads ?? 1 }) }),
-    privacy: ledgerGuard(ledger),
+    privacy: ledgerGuard(ledger, budgets),
     ...(o.log === undefined ? {} : { log: o.log }),
     ...(o.jlFingerprint === undefined ? {} : { jlModulusFingerprint: o.jlFingerprint }),
   });
   await agent.start();
-  return { agent, stop: () => { stopCrl(); agent.close(); } };
+  return { agent, stop: () => { stopCrl(); agent.close(); ledger.close(); } };
 }

@@ -23,7 +23,8 @@ import { AuditLog } from '../node/audit.ts';
 import { concatDatasets, labelSkewSplit, parseTabular, standardize, trainTestSplit, localStatsVector, sumStatsVectors, standardizationFromSums, type TabularDataset } from '../node/datasets/index.ts';
 import { PlanStore } from '../node/plans.ts';
 import { parsePolicy } from '../node/policy.ts';
-import { FilePrivacyLedger, ledgerGuard } from '../node/privacy.ts';
+import { ledgerGuard } from '../node/privacy.ts';
+import { PrivacyLedger } from '../node/ledger/index.ts';
 import { OnnxTrainer } from '../node/trainer.ts';
 import { PlanSessionCache, trainCentralBaseline } from '../node/training/index.ts';
 import { FederationClient } from '../proto/client.ts';
@@ -114,13 +115,14 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
         trainingArgs: { learningRate: { min: 1e-3, max: 5 }, epochs: { min: 1, max: 5 }, batchSize: { min: 8, max: 512 } },
         budgets: { [TAG]: { epsilon: 10, delta: 1e-5 } },
       });
-      const ledger = new FilePrivacyLedger(join(ndir, 'ledger.json'), (t) => policy.budgets[t] ?? policy.defaultBudget);
+      const ledger = PrivacyLedger.open(join(ndir, 'privacy.ledger'));
+      closers.push(() => ledger.close());
       const m = fed.members.get(id)!;
       const data = splits[i]!;
       const agent = new NodeAgent({
         address: `127.0.0.1:${port}`, tls: m.tls, verifier: await fed.verifier(), identitySecretKey: m.identitySecretKey,
         plans, audit, policy: () => policy, datasets: { tags: () => [TAG], load: async () => data },
-        trainer: new OnnxTrainer({ sessions }), privacy: ledgerGuard(ledger),
+        trainer: new OnnxTrainer({ sessions }), privacy: ledgerGuard(ledger, (t) => policy.budgets[t] ?? policy.defaultBudget),
         ...(jlModulus === undefined ? {} : { jlModulusFingerprint: toHex(jlModulus.fingerprint) }),
       });
       await agent.start();

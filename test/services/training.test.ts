@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandomSource } from '../../crypto/random.ts';
 import { labelSkewSplit, localStatsVector, parseTabular, standardizationFromSums, sumStatsVectors, trainTestSplit } from '../../node/datasets/index.ts';
-import { FilePrivacyLedger, ledgerGuard } from '../../node/privacy.ts';
+import { ledgerGuard } from '../../node/privacy.ts';
+import { PrivacyLedger } from '../../node/ledger/index.ts';
 import { OnnxTrainer, type DatasetSplits } from '../../node/trainer.ts';
 import { parsePolicy } from '../../node/policy.ts';
 import { f64FromBytes, f64ToBytes } from '../../proto/chunks.ts';
@@ -30,6 +31,7 @@ const ARGS = { learningRate: 0.5, epochs: 1, batchSize: 64 };
 let dir: string;
 let h: Harness;
 let alice: FederationClient;
+const ledgers = new Map<string, PrivacyLedger>();
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fedsec-train-'));
@@ -40,9 +42,10 @@ beforeAll(async () => {
       // n3 has a tight budget: DP rounds exhaust it quickly.
       budgets: { [TAG]: { epsilon: id === 'n3' ? 15 : 100, delta: 1e-5 } },
     });
-    const ledger = new FilePrivacyLedger(join(dir, `${id}-ledger.json`), (t) => policy.budgets[t] ?? policy.defaultBudget);
+    const ledger = PrivacyLedger.open(join(dir, `${id}.ledger`));
+    ledgers.set(id, ledger);
     await h.startNode(id, { tags: () => [TAG], load: async () => splits[i]! }, policy, {
-      trainer: new OnnxTrainer({ rng: seededRandomSource(seed(40 + i)) }), privacy: ledgerGuard(ledger),
+      trainer: new OnnxTrainer({ rng: seededRandomSource(seed(40 + i)) }), privacy: ledgerGuard(ledger, (t) => policy.budgets[t] ?? policy.defaultBudget),
     });
     const store = h.plans.get(id)!;
     store.approve(store.receive(planBytes, 'alice').hash);
@@ -52,6 +55,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await h?.close();
+  for (const l of ledgers.values()) l.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -124,9 +128,10 @@ describe('privacy budget', () => {
     });
     const err = await exp.run(alice, { onEvent: (_r, t, b) => { if (t === 'refusal') events.push(b); } }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ERR_AGG_TOO_FEW_NODES' });
-    expect(events).toContainEqual(expect.objectContaining({ node: 'n3', code: 'ERR_NODE_BUDGET_EXHAUSTED' }));
-    const spent = new FilePrivacyLedger(join(dir, 'n3-ledger.json'), () => ({ epsilon: 15, delta: 1e-5 })).spent(TAG);
-    expect(spent.epsilon).toBeLessThanOrEqual(15);
+    expect(events).toContainEqual(expect.objectContaining({ node: 'n3', code: 'ERR_DP_BUDGET_EXCEEDED' }));
+    const st = ledgers.get('n3')!.status(TAG);
+    expect(st.spentEpsilon).toBeLessThanOrEqual(15);
+    expect(st.budget).toEqual({ maxEpsilon: 15, delta: 1e-5 });
     expect(exp.history.length).toBeGreaterThan(0);
   });
 });
