@@ -271,6 +271,23 @@ export function calibrateNoiseMultiplier(input: CalibrationInput): CalibrationRe
   };
   const eps = (sigma: number): number =>
     computeEpsilon([{ kind: 'poissonGaussian', samplingRate: input.samplingRate, noiseMultiplier: sigma, steps: input.steps }], input.delta, opts).epsilon;
+  if (opts.accountant === 'pld') {
+    // PLD is tighter than RDP, so the RDP answer is an upper end of the bracket: search below it.
+    const rdpSigma = calibrateNoiseMultiplier({ ...input, accountant: 'rdp', tolerance: Math.max(tol, 1e-6) }).noiseMultiplier;
+    let hiP = rdpSigma;
+    let loP = hiP * 0.75;
+    while (eps(loP) <= input.targetEpsilon) {
+      hiP = loP;
+      loP *= 0.75;
+      if (loP < 1e-4) return { noiseMultiplier: hiP, epsilon: eps(hiP) };
+    }
+    while (hiP - loP > tol) {
+      const mid = 0.5 * (loP + hiP);
+      if (eps(mid) <= input.targetEpsilon) hiP = mid;
+      else loP = mid;
+    }
+    return { noiseMultiplier: hiP, epsilon: eps(hiP) };
+  }
   let hi = 1;
   while (eps(hi) > input.targetEpsilon) {
     hi *= 2;

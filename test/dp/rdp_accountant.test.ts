@@ -204,6 +204,19 @@ describe('calibration', () => {
   });
 });
 
+describe('calibration with the PLD accountant', () => {
+  it('plain Gaussian: at or above the exact (Balle-Wang) sigma, within 1e-4', () => {
+    const ga = loadFixture('gaussian_analytic.json');
+    for (const c of ga.sigma_from_epsilon.filter((x: { epsilon: number; delta: number }) => (x.epsilon === 1 && x.delta === 1e-5) || (x.epsilon === 2 && x.delta === 1e-6))) {
+      const r = calibrateNoiseMultiplier({ targetEpsilon: c.epsilon, delta: c.delta, samplingRate: 1, steps: 1, accountant: 'pld', tolerance: 5e-5 });
+      const exact = c.sigma_exact_balle_wang_reference_impl;
+      expect(r.noiseMultiplier).toBeGreaterThanOrEqual(exact);
+      expect(r.noiseMultiplier - exact).toBeLessThan(1e-4);
+      expect(r.epsilon).toBeLessThanOrEqual(c.epsilon);
+    }
+  });
+});
+
 describe('bad input -> typed errors naming the parameter', () => {
   const bad: Array<[() => unknown, string]> = [
     [() => rdpPoissonGaussian(NaN, 1, 2), 'samplingRate'],
