@@ -203,6 +203,8 @@ export class DiscreteGaussianTable {
   private readonly c0: Uint32Array;
   private readonly c1: Uint32Array;
   private readonly c2: Uint32Array;
+  /** guide[b] = first index whose top word is >= b * 2^16 (b in 0..2^16): narrows the search. */
+  private readonly guide: Uint32Array;
 
   constructor(sigma: number) {
     assertNumber('sigma', sigma, 2 ** -10, TABLE_MAX_SIGMA);
@@ -263,6 +265,13 @@ export class DiscreteGaussianTable {
       this.c1[i] = Math.min(words[1]!, TWO32 - 1);
       this.c2[i] = Math.min(words[2]!, TWO32 - 1);
     }
+    this.guide = new Uint32Array(65537);
+    let gi = 0;
+    for (let b = 0; b <= 65536; b++) {
+      const start = b * 65536;
+      while (gi < n - 1 && this.c0[gi]! < start) gi++;
+      this.guide[b] = gi;
+    }
     // Tail (<= 2^-64) + rounding of n entries (<= n * 2^-96 each side) + dd error (<= n * 2^-100).
     this.distanceBound = 2 ** -64 + n * 2 ** -95 + n * 2 ** -100;
   }
@@ -275,8 +284,7 @@ export class DiscreteGaussianTable {
     assertInt('n', n, 0, 2 ** 31 - 1);
     const res = out ?? new Int32Array(n);
     if (res.length < n) throw new InvalidArgumentError('out', `length ${res.length} < ${n}`);
-    const { c0, c1, c2, tailCut } = this;
-    const last = c0.length - 1;
+    const { c0, c1, c2, tailCut, guide } = this;
     const CHUNK = 1 << 16;
     const bytes = new Uint8Array(CHUNK * 12);
     const words = new Uint32Array(bytes.buffer);
@@ -287,9 +295,11 @@ export class DiscreteGaussianTable {
         const u0 = words[3 * j]!;
         const u1 = words[3 * j + 1]!;
         const u2 = words[3 * j + 2]!;
-        // Smallest i with u < C_i (lexicographic on (c0, c1, c2)).
-        let lo = 0;
-        let hi = last;
+        // Smallest i with u < C_i (lexicographic on (c0, c1, c2)); it lies in [guide[b], guide[b+1]]
+        // for b = top 16 bits of u0 (entries before guide[b] are < u, entry guide[b+1] is > u).
+        const b = u0 >>> 16;
+        let lo = guide[b]!;
+        let hi = guide[b + 1]!;
         while (lo < hi) {
           const mid = (lo + hi) >>> 1;
           const a = c0[mid]!;
