@@ -15,7 +15,7 @@
  * the CA key and carry a CRL number not lower than the current one (no rollback); a bad CRL
  * file is rejected and the previous CRL stays in force.
  */
-import { X509Certificate as NodeX509, type KeyObject } from 'node:crypto';
+import { createHash, X509Certificate as NodeX509, type KeyObject } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import type { PeerCertificate } from 'node:tls';
 import { ROLES, type Role } from '../crypto/roster.ts';
@@ -23,6 +23,9 @@ import { parseCertificate, type CertificateInfo } from './certinfo.ts';
 import { parseDerInteger } from './der.ts';
 import { PkiError } from './errors.ts';
 import { fromPem, normalizeSerial, OID_CRL_NUMBER, x509 } from './x509.ts';
+
+/** How many verified certificates a PeerVerifier keeps parsed. */
+const CACHE_SIZE = 4096;
 
 /** What a successful verification established about a peer. */
 export interface VerifiedPeer {
@@ -81,6 +84,7 @@ export class PeerVerifier {
   readonly #opts: PeerVerifierOptions;
   #crl: CrlState | undefined;
   #crlStamp = '';
+  readonly #cache = new Map<string, CertificateInfo>();
 
   private constructor(ca: CertificateInfo, federation: string, opts: PeerVerifierOptions) {
     this.ca = ca;
@@ -197,16 +201,7 @@ export class PeerVerifier {
    * ERR_PKI_CRL_STALE.
    */
   verify(input: PeerCertificateInput, opts: { roles?: readonly Role[]; id?: string; at?: Date } = {}): VerifiedPeer {
-    const der = typeof input === 'string' || input instanceof Uint8Array ? input : input.raw;
-    if (der === undefined || der === null) throw new PkiError('ERR_PKI_BAD_CERT', 'the peer presented no certificate');
-    const cert = parseCertificate(der instanceof Buffer ? new Uint8Array(der.buffer, der.byteOffset, der.byteLength) : der);
-    let node: NodeX509;
-    try {
-      node = new NodeX509(cert.der);
-    } catch (e) {
-      throw new PkiError('ERR_PKI_BAD_CERT', 'not a parseable X.509 certificate', { cause: e });
-    }
-    if (!node.checkIssued(this.#caNode) || !node.verify(this.#caKey)) throw new PkiError('ERR_PKI_UNTRUSTED', 'the certificate is not issued by the federation CA');
+    const cert = this.#trustedCertificate(input);
     const now = opts.at ?? this.#now();
     for (const c of [cert, this.ca]) {
       if (now.getTime() < c.notBefore.getTime()) throw new PkiError('ERR_PKI_NOT_YET_VALID', `${c === cert ? 'the certificate' : 'the CA certificate'} is not valid before ${c.notBefore.toISOString()}`);
@@ -230,6 +225,32 @@ export class PeerVerifier {
       identityKey: cert.identityKey,
       wireguardKey: cert.wireguardKey,
     };
+  }
+
+  /**
+   * Parses the certificate and checks it is signed and issued by the CA. Both results depend
+   * only on the bytes, so certificates that pass are cached by their SHA-256 (bounded, oldest
+   * evicted first); parsing dominates the cost of a verification. Time-, role- and
+   * revocation-dependent checks are never cached.
+   */
+  #trustedCertificate(input: PeerCertificateInput): CertificateInfo {
+    const raw = typeof input === 'string' || input instanceof Uint8Array ? input : input.raw;
+    if (raw === undefined || raw === null) throw new PkiError('ERR_PKI_BAD_CERT', 'the peer presented no certificate');
+    const der = fromPem(raw instanceof Buffer ? new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) : raw, 'CERTIFICATE', 'ERR_PKI_BAD_CERT');
+    const key = createHash('sha256').update(der).digest('hex');
+    const hit = this.#cache.get(key);
+    if (hit) return hit;
+    const cert = parseCertificate(der);
+    let node: NodeX509;
+    try {
+      node = new NodeX509(cert.der);
+    } catch (e) {
+      throw new PkiError('ERR_PKI_BAD_CERT', 'not a parseable X.509 certificate', { cause: e });
+    }
+    if (!node.checkIssued(this.#caNode) || !node.verify(this.#caKey)) throw new PkiError('ERR_PKI_UNTRUSTED', 'the certificate is not issued by the federation CA');
+    if (this.#cache.size >= CACHE_SIZE) this.#cache.delete(this.#cache.keys().next().value!);
+    this.#cache.set(key, cert);
+    return cert;
   }
 
   #checkRevocation(serial: string, now: Date): void {
