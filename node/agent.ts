@@ -492,6 +492,7 @@ export class NodeAgent {
         const w = active.work.work;
         if (jlTag.experiment !== w.experiment || jlTag.round !== w.round || jlTag.attempt !== w.attempt) throw new InvalidMessageError('tag', 'Joye-Libert tag does not match the accepted work');
         await node.precompute(jlTag, input.length, 32);
+        await this.#opts.onStage?.('jl-submit', w);
         send(node.submit(jlTag, input, 32));
         active.markSubmitted();
         return;

@@ -153,3 +153,32 @@ describe('checkpoint and resume', () => {
     expect((await third.run(alice)).history).toHaveLength(5);
   });
 });
+
+describe('Joye-Libert dropouts', () => {
+  it('a node that stops before submitting is dropped and the researcher still decrypts the survivors\' sum', async () => {
+    // A fourth node joins (it holds a copy of n1's data); the key setup in round 0 includes it.
+    let crash = false;
+    await h.fed.enroll('n4', 'node');
+    const policy = parsePolicy({ schemes: ['masking', 'jl', 'off'], requireSecureAggregation: false, requireDp: false });
+    const agent = await h.startNode('n4', { tags: () => [TAG], load: async () => splits[0]! }, policy, {
+      trainer: new OnnxTrainer(),
+      onStage: (stage) => {
+        if (stage === 'jl-submit' && crash) { h.agents.get('n4')!.close(); throw new Error('simulated crash'); }
+      },
+    });
+    const store = h.plans.get('n4')!;
+    store.approve(store.receive(planBytes, 'alice').hash);
+    const dropouts: unknown[] = [];
+    const exp = new Experiment({ id: 'jl-drop', plan, tags: [TAG], rounds: 2, secagg: 'jl', dp: false, trainingArgs: { ...ARGS, learningRate: 1 }, stageTimeoutMs: 3_000 });
+    const res = await exp.run(alice, {
+      jl: { identity: { id: 'alice', secretKey: h.fed.members.get('alice')!.identitySecretKey }, caCert: h.fed.caPem },
+      onRound: (r) => { if (r.round === 0) crash = true; },
+      onEvent: (_r, t, b) => { if (t === 'dropout') dropouts.push(b['node']); },
+    });
+    expect(res.history[0]!.participants).toEqual(['n1', 'n2', 'n3', 'n4']);
+    expect(res.history[1]!.participants).toEqual(['n1', 'n2', 'n3']);
+    expect(dropouts).toContain('n4');
+    expect(res.accuracy).toBeGreaterThan(0.85);
+    agent.close();
+  });
+});
