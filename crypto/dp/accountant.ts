@@ -253,9 +253,10 @@ export interface CalibrationResult {
 
 /**
  * Smallest noise multiplier sigma such that `steps` Poisson-subsampled Gaussian steps at
- * `samplingRate` satisfy (targetEpsilon, delta) under the chosen accountant. Bisection on sigma
- * (epsilon is non-increasing in sigma); the returned sigma is the upper end of the final bracket,
- * so it always meets the target and lies within `tolerance` of the exact root.
+ * `samplingRate` satisfy (targetEpsilon, delta) under the chosen accountant. Bracketing root search
+ * on sigma (epsilon is non-increasing in sigma; Illinois regula falsi); the returned sigma is the
+ * upper end of the final bracket, so it always meets the target and lies within `tolerance` of the
+ * exact root. Under PLD the bracket starts from the RDP answer (PLD is tighter).
  */
 export function calibrateNoiseMultiplier(input: CalibrationInput): CalibrationResult {
   assertNumber('targetEpsilon', input.targetEpsilon, 0, 1e6, { minOpen: true });
@@ -271,39 +272,66 @@ export function calibrateNoiseMultiplier(input: CalibrationInput): CalibrationRe
   };
   const eps = (sigma: number): number =>
     computeEpsilon([{ kind: 'poissonGaussian', samplingRate: input.samplingRate, noiseMultiplier: sigma, steps: input.steps }], input.delta, opts).epsilon;
+  const target = input.targetEpsilon;
+  // Root of eps(sigma) = target inside a bracket [lo, hi] with eps(lo) > target >= eps(hi), by the
+  // Illinois variant of regula falsi (bisection when a value is infinite), stepping tol/2 inside an
+  // end when the interpolation lands next to it, so the bracket always ends narrower than tol.
+  const refine = (lo: number, hi: number, eLo: number, eHi: number): CalibrationResult => {
+    let fLo = eLo - target;
+    let fHi = eHi - target;
+    let last = 0;
+    while (hi - lo > tol) {
+      const w = hi - lo;
+      let x = Number.isFinite(fLo) && Number.isFinite(fHi) && fLo !== fHi ? hi - (fHi * w) / (fHi - fLo) : 0.5 * (lo + hi);
+      if (!(x > lo && x < hi)) x = 0.5 * (lo + hi);
+      x = Math.min(Math.max(x, lo + Math.min(tol / 2, w / 2)), hi - Math.min(tol / 2, w / 2));
+      const e = eps(x);
+      if (e <= target) {
+        hi = x;
+        eHi = e;
+        fHi = e - target;
+        if (last === 1) fLo /= 2;
+        last = 1;
+      } else {
+        lo = x;
+        fLo = e - target;
+        if (last === -1) fHi /= 2;
+        last = -1;
+      }
+    }
+    return { noiseMultiplier: hi, epsilon: eHi };
+  };
   if (opts.accountant === 'pld') {
     // PLD is tighter than RDP, so the RDP answer is an upper end of the bracket: search below it.
-    const rdpSigma = calibrateNoiseMultiplier({ ...input, accountant: 'rdp', tolerance: Math.max(tol, 1e-6) }).noiseMultiplier;
-    let hiP = rdpSigma;
+    const r = calibrateNoiseMultiplier({ ...input, accountant: 'rdp', tolerance: Math.max(tol, 1e-6) });
+    let hiP = r.noiseMultiplier;
+    let eHi = eps(hiP);
     let loP = hiP * 0.75;
-    while (eps(loP) <= input.targetEpsilon) {
+    let eLo = eps(loP);
+    while (eLo <= target) {
       hiP = loP;
+      eHi = eLo;
       loP *= 0.75;
-      if (loP < 1e-4) return { noiseMultiplier: hiP, epsilon: eps(hiP) };
+      if (loP < 1e-4) return { noiseMultiplier: hiP, epsilon: eHi };
+      eLo = eps(loP);
     }
-    while (hiP - loP > tol) {
-      const mid = 0.5 * (loP + hiP);
-      if (eps(mid) <= input.targetEpsilon) hiP = mid;
-      else loP = mid;
-    }
-    return { noiseMultiplier: hiP, epsilon: eps(hiP) };
+    return refine(loP, hiP, eLo, eHi);
   }
   let hi = 1;
-  while (eps(hi) > input.targetEpsilon) {
+  let eHi = eps(hi);
+  while (eHi > target) {
     hi *= 2;
-    if (hi > 1e6) throw new DpCalibrationError(`no noise multiplier up to 1e6 reaches epsilon ${input.targetEpsilon} at delta ${input.delta}`, { targetEpsilon: input.targetEpsilon });
+    if (hi > 1e6) throw new DpCalibrationError(`no noise multiplier up to 1e6 reaches epsilon ${target} at delta ${input.delta}`, { targetEpsilon: target });
+    eHi = eps(hi);
   }
   let lo = hi / 2;
-  if (hi === 1) {
-    lo = 1;
-    while (lo > 1e-3 && eps(lo) <= input.targetEpsilon) lo /= 2;
-    if (eps(lo) <= input.targetEpsilon) return { noiseMultiplier: lo, epsilon: eps(lo) };
-    hi = Math.min(1, lo * 2);
+  let eLo = eps(lo);
+  while (eLo <= target) {
+    hi = lo;
+    eHi = eLo;
+    lo /= 2;
+    if (lo < 1e-4) return { noiseMultiplier: hi, epsilon: eHi };
+    eLo = eps(lo);
   }
-  while (hi - lo > tol) {
-    const mid = 0.5 * (lo + hi);
-    if (eps(mid) <= input.targetEpsilon) hi = mid;
-    else lo = mid;
-  }
-  return { noiseMultiplier: hi, epsilon: eps(hi) };
+  return refine(lo, hi, eLo, eHi);
 }

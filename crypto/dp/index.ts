@@ -64,6 +64,7 @@ export {
   poissonSample,
   privatizeUpdateLocal,
   roundEvent,
+  samplingRateFor,
   type DpMechanismConfig,
   type DpMode,
   type DpSgdParams,

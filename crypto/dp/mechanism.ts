@@ -217,6 +217,16 @@ export function dpSgdStep(perSampleGrads: GradientMatrix, params: DpSgdParams, r
 }
 
 /**
+ * Poisson sampling rate for a target expected batch size on a dataset of `datasetSize` records:
+ * q = min(1, expectedBatchSize / datasetSize). An empty dataset is refused (`datasetSize`).
+ */
+export function samplingRateFor(expectedBatchSize: number, datasetSize: number): number {
+  assertInt('datasetSize', datasetSize, 1, 2 ** 40);
+  assertNumber('expectedBatchSize', expectedBatchSize, 0, 2 ** 40, { minOpen: true });
+  return Math.min(1, expectedBatchSize / datasetSize);
+}
+
+/**
  * Poisson sampling: each of `n` indices is included independently with probability q, decided by
  * a 53-bit uniform integer from the CSPRNG (inclusion probability ceil(q 2^53)/2^53).
  */

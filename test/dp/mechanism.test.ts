@@ -15,6 +15,7 @@ import {
   poissonSample,
   privatizeUpdateLocal,
   roundEvent,
+  samplingRateFor,
   discreteGaussianVariance,
   type DpMechanismConfig,
 } from '../../crypto/dp/index.ts';
@@ -115,6 +116,16 @@ describe('noise on the dyadic lattice', () => {
   it('empty batch still gets noise', () => {
     const out = dpSgdStep({ rows: 0, cols: 100, data: new Float64Array(0) }, { clipNorm: 1, noiseMultiplier: 1, expectedBatchSize: 1 }, rngOf(3));
     expect(out.some((x) => x !== 0)).toBe(true);
+  });
+
+  it('sampling rate from batch and dataset size; an empty dataset is a typed error', () => {
+    expect(samplingRateFor(64, 6400)).toBe(0.01);
+    expect(samplingRateFor(64, 10)).toBe(1);
+    expect(() => samplingRateFor(64, 0)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', field: 'datasetSize' }));
+    expect(() => samplingRateFor(0, 10)).toThrow(expect.objectContaining({ field: 'expectedBatchSize' }));
+    expect(() => dpSgdStep({ rows: 0, cols: 3, data: new Float64Array(0) }, { clipNorm: 1, noiseMultiplier: 1, expectedBatchSize: 0 })).toThrow(
+      expect.objectContaining({ field: 'expectedBatchSize' }),
+    );
   });
 
   it('poissonSample includes about q n indices', () => {
