@@ -81,7 +81,7 @@ function binomTail(alpha: number, x: number): number {
 
 /**
  * Quadrature nodes shared by all fractional orders of one (q, sigma): the trapezoid rule on a
- * uniform grid of step h = min(sigma, sigma^2)/8 over [-14 sigma - 1, max(alpha, z_T) + 14 sigma + 1].
+ * uniform grid of step h = min(sigma, sigma^2)/8 over [-14 sigma - 1, max(alpha, 1/2) + 14 sigma + 1].
  * The integrand is analytic in the strip |Im z| < pi sigma^2 (its only singularity is the branch
  * point 1 + x = 0), so the trapezoid error is O(exp(-2 pi d / h)) ~ e^-100 for d = min(pi sigma^2/2,
  * 3 sigma); the truncated Gaussian tails are below e^-98 relative.
@@ -97,15 +97,24 @@ interface FracNodes {
   readonly hiEnd: number;
 }
 
+/** Most trapezoid nodes per (q, sigma); beyond it (sigma below ~0.02) fractional orders use the next integer order. */
+const MAX_FRAC_NODES = 1 << 18;
+
+function fracNodeCount(sigma: number, maxOrder: number): number {
+  const h = Math.min(sigma, sigma * sigma) / 8;
+  return Math.ceil((Math.max(maxOrder, 0.5) + 28 * sigma + 2) / h) + 1;
+}
+
 function fracNodes(q: number, sigma: number, maxOrder: number): FracNodes {
   const s2 = sigma * sigma;
   const logq = Math.log(q);
   const log1mq = Math.log1p(-q);
   const logNorm = -Math.log(sigma) - LOG_SQRT_2PI;
   const h = Math.min(sigma, s2) / 8;
-  const zT = 0.5 + s2 * (log1mq - logq);
   const lo = -14 * sigma - 1;
-  const hiEnd = Math.max(maxOrder, zT, 0.5) + 14 * sigma + 1;
+  // Beyond alpha + 14 sigma the integrand is below phi(z) e^{alpha t}, a Gaussian centred at alpha:
+  // e^-98 of its peak, negligible whether or not the mixture transition z_T lies further out.
+  const hiEnd = Math.max(maxOrder, 0.5) + 14 * sigma + 1;
   const n = Math.ceil((hiEnd - lo) / h) + 1;
   const logGauss = new Float64Array(n);
   const t = new Float64Array(n);
@@ -178,6 +187,11 @@ export function rdpPoissonGaussian(samplingRate: number, noiseMultiplier: number
   const q = samplingRate;
   const sigma = noiseMultiplier;
   if (q === 1) return order / (2 * sigma * sigma);
+  if (!Number.isInteger(order) && fracNodeCount(sigma, order) > MAX_FRAC_NODES) {
+    // Very small sigma: RDP is non-decreasing in the order, so the next integer order is a valid
+    // upper bound (and epsilon is huge in this regime anyway).
+    return rdpPoissonGaussian(q, sigma, Math.ceil(order));
+  }
   const logAm1 = Number.isInteger(order) ? logAm1Int(q, sigma, order) : logAm1Frac(fracNodes(q, sigma, order), order);
   return rdpFromLogAm1(logAm1, order);
 }
@@ -222,6 +236,7 @@ function cachedCurve(q: number, sigma: number, orders: readonly number[]): Float
   for (let i = 0; i < orders.length; i++) {
     const a = orders[i]!;
     if (q === 1 || Number.isInteger(a)) out[i] = rdpPoissonGaussian(q, sigma, a);
+    else if (fracNodeCount(sigma, maxFrac) > MAX_FRAC_NODES) out[i] = rdpPoissonGaussian(q, sigma, Math.ceil(a));
     else {
       nodes ??= fracNodes(q, sigma, maxFrac);
       out[i] = rdpFromLogAm1(logAm1Frac(nodes, a), a);
