@@ -179,7 +179,12 @@ export class PrivacyLedger {
     const accountant = options.accountant ?? 'rdp';
     if (accountant !== 'rdp' && accountant !== 'pld') throw new InvalidArgumentError('accountant', "expected 'rdp' or 'pld'");
     const created = !existsSync(path);
-    const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND, 0o600);
+    let fd: number;
+    try {
+      fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND, 0o600);
+    } catch (e) {
+      throw new LedgerIoError(`cannot open ledger ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, e);
+    }
     try {
       fchmodSync(fd, 0o600);
       if (created || fstatSync(fd).size === 0) {
@@ -333,13 +338,18 @@ export class PrivacyLedger {
     return epsilonFromRdp(DEFAULT_RDP_ORDERS, rdp, delta).value;
   }
 
-  #append(rec: Record_): void {
+  #assertUsable(): number {
     if (this.#failed) throw this.#failed;
     if (this.#fd === undefined) throw new StateError('ledger is closed', 'ERR_DP_LEDGER_CLOSED');
+    return this.#fd;
+  }
+
+  #append(rec: Record_): void {
+    const fd = this.#assertUsable();
     const bytes = frame(Buffer.from(JSON.stringify(rec), 'utf8'));
     try {
-      writeAll(this.#fd, bytes);
-      fsyncSync(this.#fd);
+      writeAll(fd, bytes);
+      fsyncSync(fd);
     } catch (e) {
       this.#failed = new LedgerIoError(`write or fsync of ${this.path} failed; the ledger refuses further operations until reopened`, e);
       throw this.#failed;
@@ -351,6 +361,7 @@ export class PrivacyLedger {
    * cannot change once spends exist (epsilons at different deltas do not compare).
    */
   setBudget(dataset: string, budget: DatasetBudget): void {
+    this.#assertUsable();
     assertString('dataset', dataset, 128, ID_PATTERN);
     assertNumber('maxEpsilon', budget?.maxEpsilon, 0, 1e6);
     assertDelta(budget.delta);
@@ -371,6 +382,7 @@ export class PrivacyLedger {
    * only after this returned.
    */
   spend(dataset: string, events: DpEvent | readonly DpEvent[], releaseId: string): SpendReceipt {
+    this.#assertUsable();
     assertString('dataset', dataset, 128, ID_PATTERN);
     assertString('releaseId', releaseId, 256);
     const list = Array.isArray(events) ? (events as readonly DpEvent[]) : [events as DpEvent];

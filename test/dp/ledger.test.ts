@@ -45,6 +45,34 @@ describe('privacy ledger', () => {
     l2.close();
   });
 
+  it('a refused spend writes nothing; lowering the budget below the spent amount leaves 0 remaining', () => {
+    const p = fresh();
+    const l = PrivacyLedger.open(p);
+    l.setBudget('ds', { maxEpsilon: 2, delta: 1e-6 });
+    l.spend('ds', ev(100), 'a');
+    const size = statSync(p).size;
+    expect(() => l.spend('ds', ev(1_000_000), 'b')).toThrow(expect.objectContaining({ code: 'ERR_DP_BUDGET_EXCEEDED' }));
+    expect(statSync(p).size).toBe(size);
+    l.setBudget('ds', { maxEpsilon: 0.01, delta: 1e-6 });
+    expect(l.status('ds').remainingEpsilon).toBe(0);
+    expect(() => l.spend('ds', ev(1), 'c')).toThrow(expect.objectContaining({ code: 'ERR_DP_BUDGET_EXCEEDED', remainingEpsilon: 0 }));
+    l.close();
+    expect(() => l.spend('ds', ev(1), 'd')).toThrow(expect.objectContaining({ code: 'ERR_DP_LEDGER_CLOSED' }));
+    expect(() => PrivacyLedger.open(join(root, 'no', 'such', 'dir', 'x.log'))).toThrow(expect.objectContaining({ code: 'ERR_DP_LEDGER_IO' }));
+  });
+
+  it('with the PLD accountant, spends compose tightly (below the RDP total)', () => {
+    const l = PrivacyLedger.open(fresh(), { accountant: 'pld' });
+    l.setBudget('ds', { maxEpsilon: 5, delta: 1e-5 });
+    const e: DpEvent = { kind: 'poissonGaussian', samplingRate: 0.01, noiseMultiplier: 3, steps: 50 };
+    l.spend('ds', e, 'a');
+    const r = l.spend('ds', e, 'b');
+    const pld = computeEpsilon([{ ...e, steps: 100 }], 1e-5, { accountant: 'pld' }).epsilon;
+    expect(r.totalEpsilon).toBeCloseTo(pld, 10);
+    expect(r.totalEpsilon).toBeLessThan(computeEpsilon([{ ...e, steps: 100 }], 1e-5).epsilon);
+    l.close();
+  });
+
   it('refuses spends without a budget, and bad inputs with typed errors naming the field', () => {
     const l = PrivacyLedger.open(fresh());
     expect(() => l.spend('ds', ev(1), 'x')).toThrow(expect.objectContaining({ code: 'ERR_DP_NO_BUDGET' }));
