@@ -80,7 +80,7 @@ describe('noise on the dyadic lattice', () => {
     const d = 20000;
     const v = new Float64Array(d).map((_, i) => Math.cos(i) * 0.3);
     const out = addGaussianNoise(v, 1, 0.5, rngOf(1));
-    const g = Math.ceil(Math.log2(1024 / 0.5));
+    const g = Math.ceil(Math.log2(2 ** 14 / 0.5));
     let s = 0;
     let s2 = 0;
     for (let i = 0; i < d; i++) {
