@@ -25,6 +25,7 @@ import { OnnxTrainer } from '../node/trainer.ts';
 import { PlanSessionCache } from '../node/training/index.ts';
 import { f64ToBytes } from '../proto/chunks.ts';
 import { FederationClient } from '../proto/client.ts';
+import { distributedCodecSpec } from '../proto/secagg.ts';
 import { trainContributionLength, type DpMode } from '../proto/work.ts';
 import { encodePlan, mlpPlan } from '../researcher/plans/index.ts';
 
@@ -125,7 +126,10 @@ export async function runRoundBench(o: RoundBenchOptions): Promise<RoundBenchRes
         experiment: 'bench', round: round++, kind: 'train', tag: 'synthetic', plan: hash, model,
         args: { learningRate: 0.05, epochs: 1, batchSize: rows }, secagg,
         dp: dp === 'off' ? { mode: 'off', noiseMultiplier: 0, clipNorm: 1, delta: 1e-5 } : { mode: dp, noiseMultiplier: 1, clipNorm: 1, delta: 1e-5 },
-        minParticipants: 3, vectorLength: trainContributionLength(P), codec: { type: 'fixed', bits: 32, clip: 1e4 }, stageTimeoutMs: 300_000,
+        minParticipants: 3, vectorLength: trainContributionLength(P), stageTimeoutMs: 300_000,
+        codec: secagg !== 'off' && dp === 'distributed'
+          ? distributedCodecSpec({ clip: 1e4, sensitivity: 0.05 * 1, noiseMultiplier: 1, minHonest: 3, dimension: P, maxNodes: o.nodes })
+          : { type: 'fixed', bits: 32, clip: 1e4 },
       });
       return (performance.now() - t) / 1000;
     };

@@ -15,7 +15,8 @@ import type * as grpc from '@grpc/grpc-js';
 import { FedsecError, InvalidMessageError } from '../common/errors.ts';
 import { MaskingClient, type MaskingConfig } from '../crypto/masking/index.ts';
 import { JlNode, JlSetupNode, parseModulus, type JlModulus, type JlNodeUnmaskInput, type JlSetupAdvertise, type JlSetupShares, type JlTag } from '../crypto/jl/index.ts';
-import { encodeVector, encodedLength, maskingConfigFor } from '../proto/secagg.ts';
+import { encodeVector, encodedLength, fixedCodec, maskingConfigFor } from '../proto/secagg.ts';
+import { distributedCodecNoiseBound, distributedConfig, distributedShare, type DistributedGrid } from './privacy.ts';
 import type { Roster } from '../crypto/roster.ts';
 import { systemRandom, type RandomSource } from '../crypto/random.ts';
 import type { TlsCredentials } from '../pki/member.ts';
@@ -52,8 +53,8 @@ export interface Trainer {
 
 /** Privacy budget of the node's datasets (node/privacy.ts's ledger implements it). */
 export interface PrivacyGuard {
-  /** Throws ERR_NODE_BUDGET_EXHAUSTED if running `work` would exceed the dataset's budget. */
-  check(work: WorkRequest, decision: PolicyDecision, rows: number): Promise<void>;
+  /** Records the round's spend, or throws (e.g. ERR_DP_BUDGET_EXCEEDED) if it would exceed the dataset's budget. `grid`: distributed DP's codec grid. */
+  check(work: WorkRequest, decision: PolicyDecision, rows: number, grid?: DistributedGrid): Promise<void>;
   /** Records the spend before release; returns the dataset's cumulative (ε, δ). */
   charge(work: WorkRequest, decision: PolicyDecision, rows: number): Promise<{ epsilon: number; delta: number }>;
 }
@@ -312,7 +313,14 @@ export class NodeAgent {
       if (work.kind === 'train' && work.dp.mode !== 'off') {
         if (this.#opts.privacy === undefined) throw new NodeError('ERR_NODE_BUDGET_EXHAUSTED', 'this node has no privacy ledger configured, so it cannot account for DP rounds');
         if (work.dp.mode !== 'local' && work.secagg === 'off') throw new NodeError('ERR_NODE_POLICY_SECAGG_REQUIRED', `DP mode ${work.dp.mode} needs secure aggregation: without it the aggregator would see an under-noised or un-noised update`);
-        await this.#opts.privacy.check(work, decision, data.train.rows);
+        let grid: DistributedGrid | undefined;
+        if (work.dp.mode === 'distributed') {
+          const codec = fixedCodec(we.codec, work.participants.length);
+          grid = { scale: codec.scale, dimension: bundle.numParams };
+          const need = distributedCodecNoiseBound(distributedConfig(work, decision.args.learningRate, grid));
+          if (codec.noiseBound < need) throw new NodeError('ERR_NODE_REQUEST_INVALID', `codec noiseBound ${codec.noiseBound} cannot hold this node's distributed noise (needs ${need})`);
+        }
+        await this.#opts.privacy.check(work, decision, data.train.rows, grid);
       }
       if (work.secagg === 'masking' || work.secagg === 'jl') roster = this.#verifiedRoster(we);
     } catch (e) {
@@ -352,7 +360,9 @@ export class NodeAgent {
       if (work.secagg === 'off') {
         await this.#client.uploadUpdate(tag, contribution, active.abort.signal);
       } else {
-        active.input = this.#encode(we, contribution);
+        active.input = work.kind === 'train' && work.dp.mode === 'distributed'
+          ? distributedShare(fixedCodec(we.codec, work.participants.length), contribution, distributedConfig(work, decision.args.learningRate, { scale: fixedCodec(we.codec, work.participants.length).scale, dimension: bundle.numParams }), this.#opts.rng ?? systemRandom)
+          : this.#encode(we, contribution);
         active.setInput(active.input);
         await this.#drainInbox(active);
         if (work.secagg === 'jl') await Promise.race([active.submitted, aborted(active.abort.signal)]);

@@ -84,7 +84,7 @@ export class OnnxTrainer {
     const args = dpTrainingArgs(dp, input.args, train.rows);
     const res = await trainLocal({
       plan, dataset: train, params: input.params, trainingArgs: args, rng: this.#rng, ...sessions,
-      ...(dp.mode === 'off' ? {} : { dp: dpStepHook(dp, input.work.minParticipants, this.#rng) }),
+      ...(dp.mode === 'off' ? {} : { dp: dpStepHook(dp, this.#rng) }),
     });
     // DP rounds: equal weight per expected batch (the noisy sum is divided by it); else FedAvg by rows.
     const weight = dp.mode === 'off' ? res.samples : (args.samplingRate ?? 1) * train.rows;

@@ -7,6 +7,7 @@ import { FixedPointCodec } from '../crypto/codec.ts';
 import type { MaskingConfig } from '../crypto/masking/index.ts';
 import { wideDecodeSum, wideEncode } from './widecodec.ts';
 import type { RandomSource } from '../crypto/random.ts';
+import { distributedLocalSigma, distributedNoiseBound } from '../crypto/dp/index.ts';
 
 /** Codec parameters of a round: `{ type: 'wide', exp }` or `{ type: 'fixed', bits?, clip, scale?, noiseBound? }`. */
 export type CodecSpec = Readonly<Record<string, unknown>>;
@@ -61,4 +62,26 @@ export function encodeVector(spec: CodecSpec, v: Float64Array, maxParties: numbe
 export function decodeVectorSum(spec: CodecSpec, sum: Uint32Array, maxParties: number, contributors: number): Float64Array {
   if (spec['type'] === 'wide') return wideDecodeSum(sum, Number(spec['exp']));
   return fixedCodec(spec, maxParties).decodeSum(sum, Math.max(1, contributors));
+}
+
+/**
+ * The fixed-point codec of a distributed-DP training round: the largest power-of-two scale whose
+ * sum, discrete Gaussian shares included, cannot wrap for up to `maxNodes` parties. crypto/dp sizes
+ * each node's share (std σ·(sensitivity·scale + rounding)/√minHonest) and its tail bound, which
+ * becomes the codec's `noiseBound`; nodes recompute both and refuse a codec that cannot hold them.
+ */
+export function distributedCodecSpec(p: { clip: number; sensitivity: number; noiseMultiplier: number; minHonest: number; dimension: number; maxNodes: number }): CodecSpec {
+  // Start at the largest scale the clipped values alone allow; shares only push it down.
+  const top = Math.floor(Math.log2((2 ** 31 - 1) / (p.maxNodes * p.clip)));
+  for (let e = Math.min(30, top); e >= -20; e--) {
+    const scale = 2 ** e;
+    const sigma = distributedLocalSigma({
+      mode: 'distributed', unit: 'record', clipNorm: p.sensitivity, noiseMultiplier: p.noiseMultiplier,
+      samplingRate: 1, stepsPerRound: 1, minHonestParties: p.minHonest, scale, dimension: p.dimension,
+    });
+    if (sigma > 2 ** 30) continue;
+    const noiseBound = distributedNoiseBound(sigma, p.dimension).noiseBound;
+    if (p.maxNodes * (Math.ceil(p.clip * scale) + noiseBound) < 2 ** 31 - 1) return { type: 'fixed', bits: 32, clip: p.clip, scale, noiseBound };
+  }
+  throw new InvalidMessageError('codec', 'no fixed-point scale fits the distributed noise; lower the clip or the number of nodes');
 }

@@ -22,7 +22,7 @@ import { f64FromBytes, f64ToBytes } from '../proto/chunks.ts';
 import type { FederationClient } from '../proto/client.ts';
 import { writeFileDurable } from '../proto/durable.ts';
 import { decodePlanBundle, encodePlanBundle, planHash, type PlanBundle } from '../proto/plan.ts';
-import { decodeVectorSum, encodedLength } from '../proto/secagg.ts';
+import { decodeVectorSum, distributedCodecSpec, encodedLength } from '../proto/secagg.ts';
 import { decodeEngineMessage, encodeEngineMessage } from '../proto/envelope.ts';
 import { JlResearcher, JlSetupResearcher, parseModulus, type JlAggregate, type JlModulus, type JlSetupAdvertise, type JlSetupSum, type JlUnmaskProposal } from '../crypto/jl/index.ts';
 import type { Roster } from '../crypto/roster.ts';
@@ -57,6 +57,8 @@ export interface ExperimentConfig {
   readonly statsBound?: number;
   /** Attempts per round before giving up (default 3). */
   readonly maxAttempts?: number;
+  /** Most nodes a round may invite (sizes the codec for distributed DP; default 16). */
+  readonly maxNodes?: number;
 }
 
 /** One round of the history. */
@@ -328,7 +330,13 @@ export class Experiment {
 
   #codecFor(kind: 'stats' | 'train' | 'eval'): Record<string, unknown> {
     const c = this.config;
-    return kind === 'stats' ? { type: 'wide', exp: wideExponent(c.statsBound ?? 1e12) } : { type: 'fixed', bits: 32, clip: c.codecClip ?? 1e5 };
+    if (kind === 'stats') return { type: 'wide', exp: wideExponent(c.statsBound ?? 1e12) };
+    const clip = c.codecClip ?? 1e5;
+    if (kind !== 'train' || c.dp === false || c.dp.mode !== 'distributed' || c.secagg === false) return { type: 'fixed', bits: 32, clip };
+    return distributedCodecSpec({
+      clip, sensitivity: this.#args.learningRate * c.dp.clipNorm, noiseMultiplier: c.dp.noiseMultiplier,
+      minHonest: c.minNodes ?? 3, dimension: this.bundle.numParams, maxNodes: c.maxNodes ?? 16,
+    });
   }
 
   #roundBody(round: number, kind: 'stats' | 'train' | 'eval', model: string | undefined): Record<string, unknown> {
