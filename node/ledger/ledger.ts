@@ -44,6 +44,8 @@ import {
 const MAGIC = Buffer.from('FSDPLG01', 'latin1');
 const SUM_BYTES = 16;
 const MAX_FRAME = 1 << 20;
+/** Every record's JSON starts with its sequence number. */
+const RECORD_PREFIX = Buffer.from('{"seq":', 'latin1');
 
 /** The ledger file holds a damaged or incomplete final frame (see the module comment). */
 export class LedgerTornTailError extends FedsecError {
@@ -249,9 +251,12 @@ export class PrivacyLedger {
 
   #classifyDamage(buf: Buffer, start: number, records: number, why: string, repair: boolean): void {
     // Damage is "final frame only" if no valid frame can be found after the damaged one.
+    // Candidate frames start with a plausible length and the payload prefix every record has
+    // (`{"seq":`), so only those few positions are hashed.
     for (let p = start + 1; p + 4 + SUM_BYTES < buf.length; p++) {
       const len = buf.readUInt32BE(p);
       if (len === 0 || len > MAX_FRAME || p + 4 + len + SUM_BYTES > buf.length) continue;
+      if (!buf.subarray(p + 4, p + 4 + RECORD_PREFIX.length).equals(RECORD_PREFIX)) continue;
       const body = buf.subarray(p, p + 4 + len);
       if (checksum(body).equals(buf.subarray(p + 4 + len, p + 4 + len + SUM_BYTES))) {
         throw new LedgerCorruptError(`${this.path}: record ${records} at byte ${start} is damaged (${why}) and valid records follow it; refusing to read the ledger`, {
