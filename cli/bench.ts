@@ -28,12 +28,13 @@ export function registerBenchCommands(program: Command): void {
     .option('--secagg <scheme>', 'masking or off', 'masking')
     .option('--dp <mode>', 'distributed | local | central | off', 'distributed')
     .option('--rows <n>', 'synthetic training rows per node', '8')
+    .option('--repeats <n>', 'timed protected/plain pairs (the fastest of each is reported)', '2')
     .option('--json', 'print one JSON object as the last stdout line', false)
-    .action(async (o: { params: string; nodes: string; secagg: string; dp: string; rows: string; json: boolean }) => {
+    .action(async (o: { params: string; nodes: string; secagg: string; dp: string; rows: string; repeats: string; json: boolean }) => {
       if (o.secagg !== 'masking' && o.secagg !== 'off') throw new InvalidArgumentError('--secagg', 'expected masking or off (jl: not yet wired into the services)');
       if (!['distributed', 'local', 'central', 'off'].includes(o.dp)) throw new InvalidArgumentError('--dp', 'expected distributed, local, central or off');
       const r = await runRoundBench({
-        params: int('params', o.params)!, nodes: int('nodes', o.nodes)!, rows: int('rows', o.rows)!,
+        params: int('params', o.params)!, nodes: int('nodes', o.nodes)!, rows: int('rows', o.rows)!, repeats: int('repeats', o.repeats)!,
         secagg: o.secagg, dp: o.dp as 'distributed' | 'local' | 'central' | 'off', progress: info,
       });
       info(`protected ${r.protectedRoundS.toFixed(2)} s vs plain ${r.plainRoundS.toFixed(2)} s (×${r.ratio.toFixed(2)}) for ${r.params} parameters, ${r.nodes} nodes`);
