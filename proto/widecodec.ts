@@ -9,7 +9,6 @@
 import { InvalidArgumentError } from '../common/errors.ts';
 import { assertInt, assertNumber } from '../common/validate.ts';
 
-const LIMB = 2 ** 20;
 /** Largest number of parties whose limb sums cannot wrap. */
 export const WIDE_MAX_PARTIES = 1024;
 /** Largest |z| per party. */
@@ -59,6 +58,3 @@ export function wideDecodeSum(sum: Uint32Array, exp: number): Float64Array {
   }
   return out;
 }
-
-/** Unused-import guard for LIMB documentation value. */
-export const WIDE_LIMB = LIMB;

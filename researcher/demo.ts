@@ -20,7 +20,7 @@ import { toHex } from '../crypto/bytes.ts';
 import { generateModulus } from '../crypto/jl/index.ts';
 import { NodeAgent } from '../node/agent.ts';
 import { AuditLog } from '../node/audit.ts';
-import { concatDatasets, labelSkewSplit, parseTabular, standardize, trainTestSplit, localStatsVector, sumStatsVectors, standardizationFromSums, type TabularDataset } from '../node/datasets/index.ts';
+import { concatDatasets, labelSkewSplit, parseTabular, standardize, trainTestSplit, localStatsVector, sumStatsVectors, standardizationFromSums } from '../node/datasets/index.ts';
 import { PlanStore } from '../node/plans.ts';
 import { parsePolicy } from '../node/policy.ts';
 import { ledgerGuard } from '../node/privacy.ts';
@@ -180,6 +180,3 @@ export function progressLine(r: RoundSummary, total: number): string {
     : `${r.kind === 'eval' ? 'final evaluation' : `train loss ${r.trainLoss?.toFixed(4)}`}, test accuracy ${((r.accuracy ?? 0) * 100).toFixed(1)}%${eps !== undefined ? `, ε ${eps.toFixed(2)}` : ''}`;
   return `${bar} round ${r.round + 1}/${total} (${r.kind}, ${r.participants.length} nodes, ${r.seconds.toFixed(1)} s): ${figures}`;
 }
-
-/** Unused-type guard for TabularDataset re-export in docs. */
-export type DemoDataset = TabularDataset;
