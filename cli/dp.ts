@@ -34,16 +34,18 @@ export function registerDpCommands(program: Command): void {
     .requiredOption('--steps <T>', 'number of steps')
     .requiredOption('--delta <d>', 'target delta in (0, 1)')
     .option('--accountant <a>', 'rdp (exact RDP, improved conversion) or pld (tight)', 'rdp')
+    .option('--discrete-noise', 'lattice discrete Gaussian noise (what fedsec nodes add): rigorous RDP accounting', false)
     .option('--json', 'print one JSON object as the last stdout line', false)
-    .action((o: { samplingRate: string; noiseMultiplier: string; steps: string; delta: string; accountant: string; json: boolean }) => {
+    .action((o: { samplingRate: string; noiseMultiplier: string; steps: string; delta: string; accountant: string; discreteNoise: boolean; json: boolean }) => {
       const samplingRate = num('sampling-rate', o.samplingRate);
       const noiseMultiplier = num('noise-multiplier', o.noiseMultiplier);
       const steps = num('steps', o.steps);
       const delta = num('delta', o.delta);
       const accountant = accountantOf(o.accountant);
-      const r = computeEpsilon([{ kind: 'poissonGaussian', samplingRate, noiseMultiplier, steps }], delta, { accountant });
+      const discreteNoise = o.discreteNoise === true;
+      const r = computeEpsilon([{ kind: 'poissonGaussian', samplingRate, noiseMultiplier, steps, ...(discreteNoise ? { discreteNoise } : {}) }], delta, { accountant });
       info(`epsilon = ${r.epsilon} at delta = ${delta} (${accountant}${r.order === undefined ? '' : `, order ${r.order}`})`);
-      if (o.json) printJson({ epsilon: r.epsilon, order: r.order ?? null, accountant, samplingRate, noiseMultiplier, steps, delta });
+      if (o.json) printJson({ epsilon: r.epsilon, order: r.order ?? null, accountant, samplingRate, noiseMultiplier, steps, delta, discreteNoise });
     });
 
   dp.command('calibrate')
@@ -53,16 +55,18 @@ export function registerDpCommands(program: Command): void {
     .requiredOption('--sampling-rate <q>', 'Poisson sampling rate in (0, 1]')
     .requiredOption('--steps <T>', 'number of steps')
     .option('--accountant <a>', 'rdp or pld', 'rdp')
+    .option('--discrete-noise', 'lattice discrete Gaussian noise (what fedsec nodes add): rigorous RDP accounting', false)
     .option('--json', 'print one JSON object as the last stdout line', false)
-    .action((o: { targetEpsilon: string; delta: string; samplingRate: string; steps: string; accountant: string; json: boolean }) => {
+    .action((o: { targetEpsilon: string; delta: string; samplingRate: string; steps: string; accountant: string; discreteNoise: boolean; json: boolean }) => {
       const targetEpsilon = num('target-epsilon', o.targetEpsilon);
       const delta = num('delta', o.delta);
       const samplingRate = num('sampling-rate', o.samplingRate);
       const steps = num('steps', o.steps);
       const accountant = accountantOf(o.accountant);
-      const r = calibrateNoiseMultiplier({ targetEpsilon, delta, samplingRate, steps, accountant, tolerance: accountant === 'pld' ? 1e-4 : 1e-6 });
+      const discreteNoise = o.discreteNoise === true;
+      const r = calibrateNoiseMultiplier({ targetEpsilon, delta, samplingRate, steps, accountant, discreteNoise, tolerance: accountant === 'pld' ? 1e-4 : 1e-6 });
       info(`noise multiplier = ${r.noiseMultiplier} (epsilon ${r.epsilon} <= ${targetEpsilon} at delta ${delta}, ${accountant})`);
-      if (o.json) printJson({ noiseMultiplier: r.noiseMultiplier, epsilon: r.epsilon, targetEpsilon, delta, samplingRate, steps, accountant });
+      if (o.json) printJson({ noiseMultiplier: r.noiseMultiplier, epsilon: r.epsilon, targetEpsilon, delta, samplingRate, steps, accountant, discreteNoise });
     });
 
   const budget = dp.command('budget').description("The node admin's per-dataset privacy budgets (ledger file)");

@@ -30,6 +30,16 @@ export interface PoissonGaussianEvent {
   readonly samplingRate: number;
   readonly noiseMultiplier: number;
   readonly steps: number;
+  /**
+   * The noise is lattice discrete Gaussian (what `addGaussianNoise` adds) rather than
+   * continuous. Accounted rigorously: the discrete Gaussian's RDP for lattice shifts is at most
+   * alpha Δ^2 / (2 sigma^2) (Canonne, Kamath, Steinke 2020), exactly the continuous bound, so q = 1
+   * is accounted as usual; for q < 1 the generic Poisson subsampling bound of Zhu & Wang (2019) is
+   * applied to that curve (the tight subsampled-Gaussian analysis is proven for continuous noise
+   * only). Not supported by the PLD accountant (the discrete hockey-stick curve can exceed the
+   * continuous one).
+   */
+  readonly discreteNoise?: boolean;
 }
 
 /**
@@ -91,6 +101,7 @@ export function assertEvent(e: unknown, field = 'event'): asserts e is DpEvent {
     assertSamplingRate(ev['samplingRate'], `${field}.samplingRate`);
     assertNoiseMultiplier(ev['noiseMultiplier'], `${field}.noiseMultiplier`);
     assertInt(`${field}.steps`, ev['steps'], 0, 1e12);
+    if (ev['discreteNoise'] !== undefined && typeof ev['discreteNoise'] !== 'boolean') throw new InvalidArgumentError(`${field}.discreteNoise`, 'expected a boolean');
   } else if (ev['kind'] === 'distributedDiscreteGaussian') {
     assertNumber(`${field}.l2Sensitivity`, ev['l2Sensitivity'], 0, 1e15, { minOpen: true });
     if (ev['l1Sensitivity'] !== undefined) assertNumber(`${field}.l1Sensitivity`, ev['l1Sensitivity'], 0, 1e18, { minOpen: true });
@@ -196,7 +207,13 @@ export function composeRdp(events: readonly DpEvent[], orders: readonly number[]
   const total = new Float64Array(orders.length);
   for (const e of events) {
     if (e.steps === 0) continue;
-    if (e.kind === 'poissonGaussian') {
+    if (e.kind === 'poissonGaussian' && e.discreteNoise === true && e.samplingRate < 1) {
+      const s2 = e.noiseMultiplier * e.noiseMultiplier;
+      for (let i = 0; i < total.length; i++) {
+        const a = Math.max(2, Math.ceil(orders[i]!));
+        total[i] = total[i]! + e.steps * poissonSubsampledRdpBound(e.samplingRate, (j) => j / (2 * s2), a);
+      }
+    } else if (e.kind === 'poissonGaussian') {
       const c = rdpCurve(e.samplingRate, e.noiseMultiplier, e.steps, orders);
       for (let i = 0; i < total.length; i++) total[i] = total[i]! + c[i]!;
     } else {
@@ -243,6 +260,8 @@ export interface CalibrationInput {
   readonly conversion?: RdpConversion;
   /** Absolute tolerance on sigma (default 1e-6); the returned sigma always meets the target. */
   readonly tolerance?: number;
+  /** Calibrate for lattice discrete Gaussian noise (see {@link PoissonGaussianEvent.discreteNoise}; RDP only). */
+  readonly discreteNoise?: boolean;
 }
 
 /** Result of calibration: the smallest noise multiplier found and the epsilon it achieves. */
@@ -271,7 +290,11 @@ export function calibrateNoiseMultiplier(input: CalibrationInput): CalibrationRe
     ...(input.conversion ? { conversion: input.conversion } : {}),
   };
   const eps = (sigma: number): number =>
-    computeEpsilon([{ kind: 'poissonGaussian', samplingRate: input.samplingRate, noiseMultiplier: sigma, steps: input.steps }], input.delta, opts).epsilon;
+    computeEpsilon(
+      [{ kind: 'poissonGaussian', samplingRate: input.samplingRate, noiseMultiplier: sigma, steps: input.steps, ...(input.discreteNoise ? { discreteNoise: true } : {}) }],
+      input.delta,
+      opts,
+    ).epsilon;
   const target = input.targetEpsilon;
   // Root of eps(sigma) = target inside a bracket [lo, hi] with eps(lo) > target >= eps(hi), by the
   // Illinois variant of regula falsi (bisection when a value is infinite), stepping tol/2 inside an

@@ -304,7 +304,8 @@ export function distributedNoiseBound(localSigma: number, dimension: number, fai
 
 /**
  * The DP event one round of `config` spends at a node (what the ledger records):
- * - local/central: `stepsPerRound` Poisson-subsampled Gaussian steps (q = 1 for update level);
+ * - local/central: `stepsPerRound` Poisson-subsampled Gaussian steps (q = 1 for update level) with
+ *   lattice discrete Gaussian noise (`discreteNoise: true`, accounted rigorously, see the event);
  * - distributed: one distributed-discrete-Gaussian step with nMin honest parties on the grid.
  */
 export function roundEvent(config: DpMechanismConfig, rounds = 1): DpEvent {
@@ -324,7 +325,8 @@ export function roundEvent(config: DpMechanismConfig, rounds = 1): DpEvent {
       samplingRate: config.samplingRate,
     };
   }
-  return { kind: 'poissonGaussian', samplingRate: config.samplingRate, noiseMultiplier: config.noiseMultiplier, steps: config.stepsPerRound * rounds };
+  // The node adds lattice discrete Gaussian noise (addGaussianNoise): account it as such.
+  return { kind: 'poissonGaussian', samplingRate: config.samplingRate, noiseMultiplier: config.noiseMultiplier, steps: config.stepsPerRound * rounds, discreteNoise: true };
 }
 
 /** What a node requires of any mechanism before it trains on a dataset. */

@@ -417,6 +417,7 @@ export function pldEpsilonForEvents(events: readonly DpEvent[], delta: number, d
   if (nonEmpty.length === 0) return 0;
   for (const e of nonEmpty) {
     if (e.kind !== 'poissonGaussian') throw new DpUnsupportedError(`the PLD accountant supports poissonGaussian events only, got ${e.kind}; use the rdp accountant`, { kind: e.kind });
+    if (e.discreteNoise === true) throw new DpUnsupportedError('the PLD accountant models continuous Gaussian noise; account discrete-noise events with the rdp accountant', { kind: e.kind });
   }
   // Unsampled Gaussian steps compose exactly into one Gaussian mechanism with
   // sigma_eff = (sum_k T_k / sigma_k^2)^(-1/2): fold them into a single step.

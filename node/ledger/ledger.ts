@@ -141,7 +141,7 @@ function frame(payload: Buffer): Buffer {
 
 function eventKey(e: DpEvent): string {
   return e.kind === 'poissonGaussian'
-    ? `pg|${e.samplingRate}|${e.noiseMultiplier}`
+    ? `pg|${e.samplingRate}|${e.noiseMultiplier}|${e.discreteNoise === true ? 'd' : 'c'}`
     : `ddg|${e.l2Sensitivity}|${e.l1Sensitivity ?? ''}|${e.dimension}|${e.localSigma}|${e.parties}|${e.samplingRate ?? 1}`;
 }
 
@@ -337,8 +337,8 @@ export class PrivacyLedger {
     }
     const grouped = extra.length === 0 ? s.grouped : this.#compose(s, extra).grouped;
     const events = [...grouped.values()];
-    // PLD covers subsampled Gaussians only; anything else falls back to RDP (a valid upper bound).
-    if (events.every((e) => e.kind === 'poissonGaussian')) return computeEpsilon(events, delta, { accountant: 'pld' }).epsilon;
+    // PLD covers continuous-noise subsampled Gaussians only; anything else uses RDP (a valid upper bound).
+    if (events.every((e) => e.kind === 'poissonGaussian' && e.discreteNoise !== true)) return computeEpsilon(events, delta, { accountant: 'pld' }).epsilon;
     const rdp = extra.length === 0 ? s.rdp : this.#compose(s, extra).rdp;
     return epsilonFromRdp(DEFAULT_RDP_ORDERS, rdp, delta).value;
   }

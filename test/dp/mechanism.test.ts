@@ -142,7 +142,22 @@ describe('mechanism configurations', () => {
   const dist: DpMechanismConfig = { mode: 'distributed', unit: 'update', clipNorm: 1, noiseMultiplier: 1, samplingRate: 1, stepsPerRound: 1, minHonestParties: 5, scale: 1024, dimension: 10000 };
 
   it('record-level local DP-SGD spends stepsPerRound subsampled Gaussian steps per round', () => {
-    expect(roundEvent(local, 3)).toEqual({ kind: 'poissonGaussian', samplingRate: 0.01, noiseMultiplier: 1.1, steps: 150 });
+    expect(roundEvent(local, 3)).toEqual({ kind: 'poissonGaussian', samplingRate: 0.01, noiseMultiplier: 1.1, steps: 150, discreteNoise: true });
+  });
+
+  it('lattice (discrete) noise is accounted rigorously: equal to the Gaussian at q = 1, generic subsampling bound below 1', () => {
+    const d = loadFixture('ddp_reference.json');
+    // With one client the google-research code's generic bound is the Zhu-Wang bound on alpha/(2 sigma^2).
+    for (const r of d.ddg_vs_continuous.rows.filter((x: { num_clients: number; dim: number }) => x.num_clients === 1 && x.dim === 1)) {
+      const e = computeEpsilon([{ kind: 'poissonGaussian', samplingRate: r.q, noiseMultiplier: r.noise_multiplier, steps: r.T, discreteNoise: true }], r.delta, { orders: d.rdp_orders });
+      expect(rel(e.epsilon, r.continuous_gaussian_generic_subsampling_bound.eps)).toBeLessThan(1e-9);
+      const cont = computeEpsilon([{ kind: 'poissonGaussian', samplingRate: r.q, noiseMultiplier: r.noise_multiplier, steps: r.T }], r.delta, { orders: d.rdp_orders });
+      if (r.q === 1) expect(rel(e.epsilon, cont.epsilon)).toBeLessThan(1e-12);
+      else expect(e.epsilon).toBeGreaterThan(cont.epsilon);
+    }
+    expect(() => computeEpsilon([{ kind: 'poissonGaussian', samplingRate: 0.1, noiseMultiplier: 1, steps: 1, discreteNoise: true }], 1e-5, { accountant: 'pld' })).toThrow(
+      expect.objectContaining({ code: 'ERR_DP_UNSUPPORTED' }),
+    );
   });
 
   it('update-level local privatization clips and noises', () => {
