@@ -221,7 +221,12 @@ export class NodeAgent {
         void this.#fetchPlan(env).catch((e: unknown) => this.#log(`plan offer failed: ${(e as Error).message}`));
         return;
       case 'work':
-        void this.#onWork(env);
+        void this.#onWork(env).catch((e: unknown) => {
+          // Fail closed (e.g. the audit log no longer verifies): refuse without running anything.
+          this.#log(`work ${env.round_tag.slice(0, 200)} refused: ${(e as Error).message}`);
+          const err = e instanceof FedsecError ? e : new NodeError('ERR_NODE_TRAINING_FAILED', 'internal error');
+          this.#send('refuse', env.round_tag, { code: err.code, message: err.message });
+        });
         return;
       case 'begin': {
         const r = this.#rounds.get(env.round_tag);

@@ -261,3 +261,18 @@ describe('refusals, dropouts, bad input, revocation, restart', () => {
 function f1(k: number): Uint8Array {
   return new Uint8Array(new Float64Array(k).buffer);
 }
+
+describe('audit log tampering', () => {
+  it('a node whose audit log was tampered with refuses to start (fail closed)', async () => {
+    const { readFileSync: read, writeFileSync: write } = await import('node:fs');
+    const path = h.audits.get('h2')!.path;
+    h.agents.get('h2')!.close();
+    const lines = read(path, 'utf8').split('\n');
+    lines[0] = lines[0]!.replace('"plan-received"', '"plan-approved"');
+    write(path, lines.join('\n'));
+    // Restart h2 on the same state directory: fresh audit-log and plan-store instances.
+    h.audits.delete('h2');
+    h.plans.delete('h2');
+    await expect(h.startNode('h2', memoryDatasets('cohort', tables.get('h2')!))).rejects.toMatchObject({ code: 'ERR_NODE_AUDIT_TAMPERED' });
+  });
+});
