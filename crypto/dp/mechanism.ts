@@ -255,19 +255,29 @@ export function poissonSample(n: number, samplingRate: number, rng: RandomSource
 // ---------------------------------------------------------------------------------------------
 // Distributed mode
 
-/** L2 sensitivity on the codec grid of one clipped update: C*scale + sqrt(d) * (1 or 1/2). */
-export function gridL2Sensitivity(clipNorm: number, scale: number, dimension: number, rounding: 'stochastic' | 'nearest' = 'stochastic'): number {
+/**
+ * L2 sensitivity on the codec grid (quantization round(v * scale)) of a clipped contribution:
+ * - `update` unit (the node's whole quantized update is added or removed): ||round(u)|| <=
+ *   C*scale + sqrt(d) for stochastic rounding (error < 1 per coordinate), + sqrt(d)/2 for nearest;
+ * - `record` unit (one record changes the node's clipped sum by <= C before rounding): the two
+ *   roundings differ from the exact difference by < 1 per coordinate for nearest rounding, and for
+ *   stochastic rounding when both are written with the same uniform offsets (floor(a + u)), which
+ *   suffices because Rényi divergence is jointly quasi-convex over the shared rounding randomness:
+ *   C*scale + sqrt(d) in both cases.
+ * The codec's per-coordinate clipping is a projection (1-Lipschitz) and does not increase it.
+ */
+export function gridL2Sensitivity(clipNorm: number, scale: number, dimension: number, rounding: 'stochastic' | 'nearest' = 'stochastic', unit: PrivacyUnit = 'update'): number {
   assertNumber('clipNorm', clipNorm, 0, 1e15, { minOpen: true });
   assertNumber('scale', scale, 0, 2 ** 40, { minOpen: true });
   assertInt('dimension', dimension, 1, 2 ** 40);
-  return clipNorm * scale + Math.sqrt(dimension) * (rounding === 'nearest' ? 0.5 : 1);
+  return clipNorm * scale + Math.sqrt(dimension) * (rounding === 'nearest' && unit === 'update' ? 0.5 : 1);
 }
 
 /** Per-node discrete Gaussian std on the grid in distributed mode: z * C * scale / sqrt(nMin). */
 export function distributedLocalSigma(config: DpMechanismConfig): number {
   assertMechanismConfig(config);
   if (config.mode !== 'distributed') throw new InvalidArgumentError('mechanism.mode', 'expected distributed');
-  return (config.noiseMultiplier * gridL2Sensitivity(config.clipNorm, config.scale!, config.dimension!, config.rounding)) / Math.sqrt(config.minHonestParties!);
+  return (config.noiseMultiplier * gridL2Sensitivity(config.clipNorm, config.scale!, config.dimension!, config.rounding, config.unit)) / Math.sqrt(config.minHonestParties!);
 }
 
 /**
@@ -312,8 +322,9 @@ export function roundEvent(config: DpMechanismConfig, rounds = 1): DpEvent {
   assertMechanismConfig(config);
   assertInt('rounds', rounds, 1, 1e9);
   if (config.mode === 'distributed') {
-    const l2 = gridL2Sensitivity(config.clipNorm, config.scale!, config.dimension!, config.rounding);
-    const l1 = Math.min(l2 * Math.sqrt(config.dimension!), config.clipNorm * config.scale! * Math.sqrt(config.dimension!) + config.dimension! * (config.rounding === 'nearest' ? 0.5 : 1));
+    const l2 = gridL2Sensitivity(config.clipNorm, config.scale!, config.dimension!, config.rounding, config.unit);
+    // L1 <= sqrt(d) * C * scale + d * (per-coordinate rounding term) = sqrt(d) * l2.
+    const l1 = l2 * Math.sqrt(config.dimension!);
     return {
       kind: 'distributedDiscreteGaussian',
       l2Sensitivity: l2,

@@ -186,6 +186,13 @@ describe('mechanism configurations', () => {
     expect(sub.noiseBound).toBeGreaterThan(3 * 6);
   });
 
+  it('grid sensitivity: rounding term sqrt(d) (update, nearest: sqrt(d)/2)', () => {
+    expect(gridL2Sensitivity(1, 100, 400)).toBe(120);
+    expect(gridL2Sensitivity(1, 100, 400, 'nearest')).toBe(110);
+    expect(gridL2Sensitivity(1, 100, 400, 'nearest', 'record')).toBe(120);
+    expect(() => gridL2Sensitivity(1, 100, 0)).toThrow(expect.objectContaining({ field: 'dimension' }));
+  });
+
   it('the sum of nMin honest nodes carries the full noise: epsilon close to the central Gaussian one', () => {
     const ev = roundEvent(dist, 10);
     const e = computeEpsilon([ev], 1e-6).epsilon;
