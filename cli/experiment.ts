@@ -75,6 +75,45 @@ export function registerExperimentCommands(program: Command): void {
       info(`plan ${exp.bundle.name}: sha256 ${exp.planHash} (${exp.bundle.numParams} parameters) written to ${o.out}`);
       if (o.json) printJson({ hash: exp.planHash, file: o.out });
     });
+  const connect = async (o: { aggregator: string; member: string; crl: string }): Promise<FederationClient> => {
+    const tls = await loadTlsCredentials(o.member);
+    return new FederationClient({ address: o.aggregator, tls, verifier: await PeerVerifier.create({ caCert: tls.ca, crlFile: o.crl }) });
+  };
+  ex.command('status')
+    .description('show an experiment\'s rounds and attempts as the aggregator recorded them')
+    .argument('<id>', 'experiment id')
+    .requiredOption('--aggregator <host:port>', 'aggregator address')
+    .requiredOption('--member <dir>', 'PKI member directory of the researcher')
+    .requiredOption('--crl <file>', 'federation CRL file')
+    .option('--json', 'print the record as JSON on the last stdout line', false)
+    .action(async (id: string, o: { aggregator: string; member: string; crl: string; json: boolean }) => {
+      const client = await connect(o);
+      try {
+        const r = await client.call('GetExperiment', { id });
+        for (const x of r['rounds'] as Array<Record<string, unknown>>) {
+          info(`${String(x['tag']).padEnd(40)} ${String(x['status']).padEnd(9)} ${(x['contributors'] as string[]).length} contributor(s)${x['reason'] ? `  ${String(x['reason'])}` : ''}`);
+        }
+        if (o.json) printJson(r);
+      } finally {
+        client.close();
+      }
+    });
+  ex.command('nodes')
+    .description('list the nodes connected to the aggregator and their dataset tags')
+    .requiredOption('--aggregator <host:port>', 'aggregator address')
+    .requiredOption('--member <dir>', 'PKI member directory of the researcher')
+    .requiredOption('--crl <file>', 'federation CRL file')
+    .option('--json', 'print the list as JSON on the last stdout line', false)
+    .action(async (o: { aggregator: string; member: string; crl: string; json: boolean }) => {
+      const client = await connect(o);
+      try {
+        const r = await client.call('ListNodes', {});
+        for (const n of r['nodes'] as Array<Record<string, unknown>>) info(`${String(n['id']).padEnd(24)} ${(n['datasets'] as string[]).join(', ')}  (since ${String(n['connectedAt'])})`);
+        if (o.json) printJson(r);
+      } finally {
+        client.close();
+      }
+    });
   ex.command('run')
     .description('run an experiment described by a JSON file')
     .argument('<experiment.json>')
