@@ -204,6 +204,19 @@ describe('calibration', () => {
   });
 });
 
+describe('improved conversion on a zCDP curve', () => {
+  it('rho-zCDP (rdp = rho * alpha) on a dense order grid reproduces the optimal CKS conversion (IBM cdp_eps) from above', () => {
+    const d = loadFixture('ddp_reference.json');
+    const orders: number[] = [];
+    for (let a = 1.011; a <= 100; a += 0.002) orders.push(a);
+    for (const r of d.zcdp_to_approx_dp.rows) {
+      const e = epsilonFromRdp(orders, orders.map((a) => r.rho * a), r.delta).value;
+      expect(e).toBeGreaterThanOrEqual(r.eps_ibm_cdp_eps * (1 - 1e-12));
+      expect(rel(e, r.eps_ibm_cdp_eps)).toBeLessThan(1e-5);
+    }
+  });
+});
+
 describe('calibration with the PLD accountant', () => {
   it('plain Gaussian: at or above the exact (Balle-Wang) sigma, within 1e-4', () => {
     const ga = loadFixture('gaussian_analytic.json');
