@@ -2,6 +2,7 @@
 export {
   LedgerCorruptError,
   LedgerIoError,
+  LedgerLockedError,
   LedgerTornTailError,
   NoBudgetError,
   PrivacyLedger,

@@ -22,10 +22,13 @@
  * corruption of an already-acknowledged final record would look the same, repair is never
  * automatic. Corruption before the tail is never repaired by this module.
  *
- * One writer per file: a node process must not open the same ledger twice concurrently.
+ * One writer per file, enforced by `<file>.lock` (created exclusively, holding the owner's pid):
+ * opening a ledger another live process (or this one) holds fails with `ERR_DP_LEDGER_LOCKED`; a
+ * lock left by a crashed owner is taken over. Two processes taking over the same stale lock at the
+ * same instant are not excluded.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync, existsSync } from 'node:fs';
+import { closeSync, constants, existsSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { FedsecError, InvalidArgumentError, StateError } from '../../common/errors.ts';
 import { ID_PATTERN, assertNumber, assertString } from '../../common/validate.ts';
@@ -165,7 +168,10 @@ export class PrivacyLedger {
   readonly #datasets = new Map<string, DatasetState>();
   readonly #now: () => Date;
 
-  private constructor(path: string, fd: number, accountant: AccountantKind, now: () => Date) {
+  readonly #lock: string;
+
+  private constructor(path: string, fd: number, accountant: AccountantKind, now: () => Date, lock: string) {
+    this.#lock = lock;
     this.path = path;
     this.#fd = fd;
     this.accountant = accountant;
@@ -180,11 +186,13 @@ export class PrivacyLedger {
     assertString('path', path, 4096);
     const accountant = options.accountant ?? 'rdp';
     if (accountant !== 'rdp' && accountant !== 'pld') throw new InvalidArgumentError('accountant', "expected 'rdp' or 'pld'");
+    const lock = acquireLock(`${path}.lock`);
     const created = !existsSync(path);
     let fd: number;
     try {
       fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND, 0o600);
     } catch (e) {
+      releaseLock(lock);
       throw new LedgerIoError(`cannot open ledger ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, e);
     }
     try {
@@ -194,11 +202,12 @@ export class PrivacyLedger {
         fsyncSync(fd);
         fsyncDir(dirname(path));
       }
-      const ledger = new PrivacyLedger(path, fd, accountant, options.now ?? (() => new Date()));
+      const ledger = new PrivacyLedger(path, fd, accountant, options.now ?? (() => new Date()), lock);
       ledger.#load(options.repairTornTail === true);
       return ledger;
     } catch (e) {
       closeSync(fd);
+      releaseLock(lock);
       throw e;
     }
   }
@@ -439,7 +448,73 @@ export class PrivacyLedger {
     if (this.#fd !== undefined) {
       closeSync(this.#fd);
       this.#fd = undefined;
+      releaseLock(this.#lock);
     }
+  }
+}
+
+/** Another live process (or this one) holds the ledger open. */
+export class LedgerLockedError extends FedsecError {
+  static readonly code = 'ERR_DP_LEDGER_LOCKED';
+  constructor(path: string, pid: number) {
+    super(
+      LedgerLockedError.code,
+      `ledger ${path} is held by process ${pid}; one writer per ledger (if that process is not a fedsec node, remove ${path}.lock)`,
+      { details: { path, pid } },
+    );
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Single-writer lock: `<ledger>.lock` created exclusively (0600) holding the owner's pid. A lock
+ * whose pid is no longer alive (the owner crashed) is taken over; a live owner, including this
+ * process, makes open fail with {@link LedgerLockedError}.
+ */
+function acquireLock(lockPath: string): string {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(lockPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+      try {
+        writeAll(fd, Buffer.from(`${process.pid}\n`, 'latin1'));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      return lockPath;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') throw new LedgerIoError(`cannot create ledger lock ${lockPath}: ${code ?? 'error'}`, e);
+      let pid = NaN;
+      try {
+        pid = Number.parseInt(readFileSync(lockPath, 'latin1'), 10);
+      } catch {
+        continue; // removed meanwhile: retry
+      }
+      if (Number.isSafeInteger(pid) && pid > 0 && pidAlive(pid)) throw new LedgerLockedError(lockPath.slice(0, -'.lock'.length), pid);
+      try {
+        unlinkSync(lockPath); // stale: its owner is gone
+      } catch {
+        // removed meanwhile
+      }
+    }
+  }
+  throw new LedgerIoError(`cannot acquire ledger lock ${lockPath}`, undefined);
+}
+
+function releaseLock(lockPath: string): void {
+  try {
+    if (Number.parseInt(readFileSync(lockPath, 'latin1'), 10) === process.pid) unlinkSync(lockPath);
+  } catch {
+    // already gone
   }
 }
 

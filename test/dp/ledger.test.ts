@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -59,6 +59,23 @@ describe('privacy ledger', () => {
     l.close();
     expect(() => l.spend('ds', ev(1), 'd')).toThrow(expect.objectContaining({ code: 'ERR_DP_LEDGER_CLOSED' }));
     expect(() => PrivacyLedger.open(join(root, 'no', 'such', 'dir', 'x.log'))).toThrow(expect.objectContaining({ code: 'ERR_DP_LEDGER_IO' }));
+  });
+
+  it('one writer per ledger: a second open fails while held; a crashed owner\'s lock is taken over', () => {
+    const p = fresh();
+    const a = PrivacyLedger.open(p);
+    expect(statSync(`${p}.lock`).mode & 0o777).toBe(0o600);
+    expect(() => PrivacyLedger.open(p)).toThrow(expect.objectContaining({ code: 'ERR_DP_LEDGER_LOCKED' }));
+    a.close();
+    const b = PrivacyLedger.open(p);
+    b.close();
+    // A lock left by a process that no longer exists.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(`${p}.lock`, `${dead}\n`);
+    const c = PrivacyLedger.open(p);
+    expect(readFileSync(`${p}.lock`, 'latin1')).toBe(`${process.pid}\n`);
+    c.close();
+    expect(() => statSync(`${p}.lock`)).toThrow();
   });
 
   it('with the PLD accountant, spends compose tightly (below the RDP total)', () => {
