@@ -390,3 +390,32 @@ export function discreteGaussianVariance(sigma: number): number {
   }
   return v / z;
 }
+
+/**
+ * Exact delta(epsilon) of the discrete Gaussian mechanism with variance parameter sigma^2 and
+ * integer L2 = L1 sensitivity `sensitivity` in one dimension (Canonne, Kamath, Steinke 2020,
+ * Thm 7): delta = P[X > eps sigma^2/s - s/2] - e^eps P[X > eps sigma^2/s + s/2], X ~ N_Z(0, sigma^2).
+ * Used to compare the discrete and continuous privacy curves (the discrete one can be larger).
+ */
+export function discreteGaussianDelta(sigma: number, sensitivity: number, epsilon: number): number {
+  assertNumber('sigma', sigma, 0, 1e5, { minOpen: true });
+  assertInt('sensitivity', sensitivity, 1, 2 ** 31);
+  assertNumber('epsilon', epsilon, 0, 1e6);
+  const s2 = sigma * sigma;
+  const z = discreteGaussianNormalizer(sigma);
+  // sum_{x >= m} exp(-x^2/(2 sigma^2)) for m >= 0, from the smallest terms up (terms beyond
+  // m + 40 sigma are below e^-800 of the first).
+  const upperSum = (m: number): number => {
+    let acc = 0;
+    for (let x = m + Math.ceil(40 * sigma) + 10; x >= m; x--) acc += Math.exp(-(x * x) / (2 * s2));
+    return acc;
+  };
+  // P[X > t] for X ~ N_Z(0, sigma^2); for t < 0 via 1 - P[X >= -floor(t)] (symmetry).
+  const tail = (t: number): number => {
+    const from = Math.floor(t) + 1;
+    return from >= 0 ? upperSum(from) / z : 1 - upperSum(-from + 1) / z;
+  };
+  const a = (epsilon * s2) / sensitivity;
+  const d = tail(a - sensitivity / 2) - Math.exp(epsilon) * tail(a + sensitivity / 2);
+  return Math.max(0, d);
+}

@@ -39,6 +39,7 @@ export {
   DiscreteGaussianTable,
   TABLE_MAX_SIGMA,
   bernoulliExpNeg,
+  discreteGaussianDelta,
   discreteGaussianNormalizer,
   discreteGaussianPmf,
   discreteGaussianTable,
