@@ -14,7 +14,14 @@
 import type * as grpc from '@grpc/grpc-js';
 import { FedsecError, InvalidMessageError } from '../common/errors.ts';
 import { MaskingClient, type MaskingConfig } from '../crypto/masking/index.ts';
-import { JlNode, JlSetupNode, parseModulus, type JlModulus, type JlNodeUnmaskInput, type JlSetupAdvertise, type JlSetupShares, type JlTag } from '../crypto/jl/index.ts';
+import {
+  JlNode, JlSetupNode, modulusToJson, parseModulus,
+  type JlModulus, type JlNodeKeys, type JlNodeUnmaskInput, type JlSetupAdvertise, type JlSetupShares, type JlTag,
+} from '../crypto/jl/index.ts';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ID_PATTERN } from '../common/validate.ts';
+import { writeFileDurable } from '../proto/durable.ts';
 import { encodeVector, encodedLength, fixedCodec, maskingConfigFor } from '../proto/secagg.ts';
 import { distributedCodecNoiseBound, distributedConfig, distributedShare, type DistributedGrid } from './privacy.ts';
 import type { Roster } from '../crypto/roster.ts';
@@ -23,7 +30,7 @@ import type { TlsCredentials } from '../pki/member.ts';
 import { verifyRoster } from '../pki/roster.ts';
 import type { PeerVerifier } from '../pki/verifier.ts';
 import { FederationClient } from '../proto/client.ts';
-import { decodeEngineMessage, encodeEngineMessage, parseJsonBody } from '../proto/envelope.ts';
+import { decodeEngineMessage, decodeStoredEngineMessage, encodeEngineMessage, parseJsonBody } from '../proto/envelope.ts';
 import { MAX_JSON_CHARS } from '../proto/limits.ts';
 import { decodePlanBundle, type PlanBundle } from '../proto/plan.ts';
 import type { Envelope } from '../proto/rpc.ts';
@@ -78,6 +85,12 @@ export interface NodeAgentOptions {
   readonly log?: (line: string) => void;
   /** Pinned Joye-Libert modulus fingerprint (hex); without it any modulus of at least 2048 bits is accepted. */
   readonly jlModulusFingerprint?: string;
+  /**
+   * Directory for Joye-Libert key material (mode 0700, files 0600): the node's key and shares per
+   * setup, and the tags already used, so a restarted node keeps its keys and never reuses a tag.
+   * Without it the keys live in memory only.
+   */
+  readonly jlStateDir?: string;
   /** Test hook: called at each stage; throwing simulates a crash of the node at that point. */
   readonly onStage?: (stage: string, work: WorkRequest) => void | Promise<void>;
 }
@@ -493,14 +506,16 @@ export class NodeAgent {
         const e = this.#jlEntry(setupId);
         for (const m of msg['shares'] as JlSetupShares[]) e.setup!.receive(m);
         const sum = e.setup!.complete();
-        const node = new JlNode(e.setup!.keys(), e.modulus, identity, active.roster!);
+        const keys = e.setup!.keys();
+        const node = new JlNode(keys, e.modulus, identity, active.roster!);
         e.setup = undefined;
+        this.#saveJl(setupId, keys, e.modulus, []);
         send(sum);
         e.resolve(node);
         return;
       }
       case 'jl/round/go': {
-        const e = this.#jlEntry(setupId);
+        const e = this.#jl.get(setupId) ?? this.#loadJl(setupId, active.roster!) ?? this.#jlEntry(setupId);
         const node = await e.ready;
         const input = await Promise.race([active.inputReady, aborted(active.abort.signal)]);
         const jlTag = msg['tag'] as JlTag;
@@ -508,7 +523,10 @@ export class NodeAgent {
         if (jlTag.experiment !== w.experiment || jlTag.round !== w.round || jlTag.attempt !== w.attempt) throw new InvalidMessageError('tag', 'Joye-Libert tag does not match the accepted work');
         await node.precompute(jlTag, input.length, 32);
         await this.#opts.onStage?.('jl-submit', w);
-        send(node.submit(jlTag, input, 32));
+        const submission = node.submit(jlTag, input, 32);
+        // The tag is consumed: record it durably before the ciphertexts leave the node.
+        this.#saveJl(setupId, node.keys, node.modulus, node.usedTags());
+        send(submission);
         active.markSubmitted();
         return;
       }
@@ -522,6 +540,31 @@ export class NodeAgent {
       default:
         throw new InvalidMessageError('stage', 'unknown Joye-Libert message');
     }
+  }
+
+  #jlFile(setupId: string): string | undefined {
+    const dir = this.#opts.jlStateDir;
+    if (dir === undefined || !ID_PATTERN.test(setupId)) return undefined;
+    return join(dir, `${setupId}.json`);
+  }
+
+  #saveJl(setupId: string, keys: JlNodeKeys, modulus: JlModulus, usedTags: readonly string[]): void {
+    const f = this.#jlFile(setupId);
+    if (f === undefined) return;
+    mkdirSync(dirname(f), { recursive: true, mode: 0o700 });
+    writeFileDurable(f, encodeEngineMessage({ format: 'fedsec-jl-node-state/1', keys, modulus: modulusToJson(modulus), usedTags }), 0o600);
+  }
+
+  #loadJl(setupId: string, roster: Roster): JlEntry | undefined {
+    const f = this.#jlFile(setupId);
+    if (f === undefined || !existsSync(f)) return undefined;
+    const st = decodeStoredEngineMessage(new Uint8Array(readFileSync(f))) as { format?: string; keys: JlNodeKeys; modulus: unknown; usedTags: string[] };
+    if (st.format !== 'fedsec-jl-node-state/1') throw new NodeError('ERR_NODE_REQUEST_INVALID', `${f} is not a Joye-Libert node state file`);
+    const modulus = parseModulus(st.modulus, this.#opts.jlModulusFingerprint === undefined ? {} : { expectedFingerprint: this.#opts.jlModulusFingerprint });
+    const node = new JlNode(st.keys, modulus, { id: this.id, secretKey: this.#opts.identitySecretKey }, roster, { usedTags: st.usedTags });
+    const entry: JlEntry = { setup: undefined, modulus, ready: Promise.resolve(node), resolve: () => undefined };
+    this.#jl.set(setupId, entry);
+    return entry;
   }
 
   #jlEntry(setupId: string): JlEntry {

@@ -7,6 +7,7 @@
  *   <dir>/audit.jsonl  tamper-evident audit log (`fedsec node audit verify`)
  *   <dir>/policy.json  node policy (`fedsec node policy ...`; defaults when absent)
  *   <dir>/privacy.ledger  node/ledger's write-ahead privacy-budget ledger
+ *   <dir>/jl/          Joye-Libert key material per setup (0600) and used tags
  */
 import { join } from 'node:path';
 import { loadIdentityKey, loadTlsCredentials } from '../pki/member.ts';
@@ -79,6 +80,7 @@ export async function startNodeService(o: NodeServiceOptions): Promise<{ agent: 
     privacy: ledgerGuard(ledger, budgets),
     ...(o.log === undefined ? {} : { log: o.log }),
     ...(o.jlFingerprint === undefined ? {} : { jlModulusFingerprint: o.jlFingerprint }),
+    jlStateDir: join(o.dir, 'jl'),
   });
   await agent.start();
   return { agent, stop: () => { stopCrl(); agent.close(); ledger.close(); } };

@@ -23,6 +23,11 @@ export function encodeEngineMessage(msg: unknown): Uint8Array {
 /** Decodes an engine message (bounded size; the engine validates the fields). */
 export function decodeEngineMessage(bytes: Uint8Array): unknown {
   if (bytes.length > MAX_RELAY_BYTES) throw new InvalidMessageError('payload', `engine message of ${bytes.length} bytes exceeds ${MAX_RELAY_BYTES}`);
+  return decodeStoredEngineMessage(bytes);
+}
+
+/** Decodes the same encoding from local storage (no relay size bound). */
+export function decodeStoredEngineMessage(bytes: Uint8Array): unknown {
   try {
     return JSON.parse(Buffer.from(bytes).toString('utf8'), (_k, v: unknown) => {
       if (typeof v === 'object' && v !== null && !Array.isArray(v)) {

@@ -33,23 +33,30 @@ let h: Harness;
 let alice: FederationClient;
 const ledgers = new Map<string, PrivacyLedger>();
 
+
+async function startTrainingNode(i: number, id: string): Promise<void> {
+  const policy = parsePolicy({
+    schemes: ['masking', 'jl', 'off'], requireSecureAggregation: false, requireDp: false, minNoiseMultiplier: 0.5,
+    // n3 has a tight budget: DP rounds exhaust it quickly.
+    budgets: { [TAG]: { epsilon: id === 'n3' ? 15 : 100, delta: 1e-5 } },
+  });
+  let ledger = ledgers.get(id);
+  if (ledger === undefined) {
+    ledger = PrivacyLedger.open(join(dir, `${id}.ledger`));
+    ledgers.set(id, ledger);
+  }
+  await h.startNode(id, { tags: () => [TAG], load: async () => splits[i]! }, policy, {
+    trainer: new OnnxTrainer({ rng: seededRandomSource(seed(40 + i)) }), privacy: ledgerGuard(ledger, (t) => policy.budgets[t] ?? policy.defaultBudget),
+    jlStateDir: join(dir, `${id}-jl`),
+  });
+  const store = h.plans.get(id)!;
+  if (store.receive(planBytes, 'alice').status !== 'approved') store.approve(store.receive(planBytes, 'alice').hash);
+}
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fedsec-train-'));
   h = await startHarness(dir, NODES, { minParticipants: 3, jlModulus: parseModulus(readFileSync('test/fixtures/jl/modulus-2048.json', 'utf8')) });
-  for (const [i, id] of NODES.entries()) {
-    const policy = parsePolicy({
-      schemes: ['masking', 'jl', 'off'], requireSecureAggregation: false, requireDp: false, minNoiseMultiplier: 0.5,
-      // n3 has a tight budget: DP rounds exhaust it quickly.
-      budgets: { [TAG]: { epsilon: id === 'n3' ? 15 : 100, delta: 1e-5 } },
-    });
-    const ledger = PrivacyLedger.open(join(dir, `${id}.ledger`));
-    ledgers.set(id, ledger);
-    await h.startNode(id, { tags: () => [TAG], load: async () => splits[i]! }, policy, {
-      trainer: new OnnxTrainer({ rng: seededRandomSource(seed(40 + i)) }), privacy: ledgerGuard(ledger, (t) => policy.budgets[t] ?? policy.defaultBudget),
-    });
-    const store = h.plans.get(id)!;
-    store.approve(store.receive(planBytes, 'alice').hash);
-  }
+  for (const [i, id] of NODES.entries()) await startTrainingNode(i, id);
   alice = await h.researcher('alice');
 });
 
@@ -180,5 +187,22 @@ describe('Joye-Libert dropouts', () => {
     expect(dropouts).toContain('n4');
     expect(res.accuracy).toBeGreaterThan(0.85);
     agent.close();
+  });
+});
+
+describe('Joye-Libert node restart', () => {
+  it('a node restarted between rounds reloads its key material and takes part in the next round', async () => {
+    const jlOpts = { identity: { id: 'alice', secretKey: h.fed.members.get('alice')!.identitySecretKey }, caCert: h.fed.caPem };
+    const exp = new Experiment({ id: 'jl-restart', plan, tags: [TAG], rounds: 2, secagg: 'jl', dp: false, trainingArgs: { ...ARGS, learningRate: 1 }, stageTimeoutMs: 5_000 });
+    const res = await exp.run(alice, {
+      jl: jlOpts,
+      onRound: async (r) => {
+        if (r.round !== 1) return;
+        h.agents.get('n1')!.close();
+        await startTrainingNode(0, 'n1');
+      },
+    });
+    expect(res.history.map((r) => r.participants.length)).toEqual([3, 3, 3, 3]);
+    expect(res.accuracy).toBeGreaterThan(0.85);
   });
 });
