@@ -518,6 +518,10 @@ export class AggregatorService {
       if (peer.role === 'node' && !this.#nodeMayRead(hash)) {
         throw new AggregatorError('ERR_AGG_BLOB_UNKNOWN', `no blob ${hash.slice(0, 16)} available to nodes`);
       }
+      // Researchers read their own uploads and the results of their own experiments only.
+      if (peer.role === 'researcher' && !this.#opts.store.researcherMayRead(hash, peer.id)) {
+        throw new AggregatorError('ERR_AGG_BLOB_UNKNOWN', `no blob ${hash.slice(0, 16)} available to ${peer.id}`);
+      }
       const bytes = this.#opts.store.getBlob(hash);
       void (async () => {
         for (const c of blobChunks(bytes, hash)) {

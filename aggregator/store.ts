@@ -211,6 +211,13 @@ export class AggregatorStore {
     return HASH_RE.test(hash) && this.#query(`SELECT hash FROM offered_plans WHERE hash = ?`, [hash]).length === 1;
   }
 
+  /** Whether `researcher` may read a blob: one it uploaded, or the result of a round of its own experiments. */
+  researcherMayRead(hash: string, researcher: string): boolean {
+    if (!HASH_RE.test(hash)) return false;
+    if (this.#query(`SELECT hash FROM blobs WHERE hash = ? AND owner = ?`, [hash, researcher]).length > 0) return true;
+    return this.#query(`SELECT r.tag FROM rounds r JOIN experiments e ON e.id = r.experiment WHERE r.result = ? AND e.owner = ?`, [hash, researcher]).length > 0;
+  }
+
   /** True if the blob is stored. */
   hasBlob(hash: string): boolean {
     return HASH_RE.test(hash) && this.#query(`SELECT hash FROM blobs WHERE hash = ?`, [hash]).length === 1;

@@ -156,6 +156,10 @@ describe('refusals, dropouts, bad input, revocation, restart', () => {
     await expect(alice.runRound(statsRound('ghost', 0, 'off'))).rejects.toMatchObject({ code: 'ERR_AGG_EXPERIMENT_UNKNOWN' });
     const bob = await h.researcher('bob');
     await expect(bob.runRound(statsRound('bad', 0, 'off'))).rejects.toMatchObject({ code: 'ERR_AGG_NOT_OWNER', grpcCode: 7 });
+    // Bob cannot read Alice's released aggregates, even knowing their hash.
+    const aliceResult = h.store.listRounds('stats1').find((r) => r.status === 'completed')!.result!;
+    await expect(alice.download(aliceResult)).resolves.toBeInstanceOf(Uint8Array);
+    await expect(bob.download(aliceResult)).rejects.toMatchObject({ code: 'ERR_AGG_BLOB_UNKNOWN' });
     await expect(alice.runRound({ ...statsRound('bad', 0, 'off'), vectorLength: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_MESSAGE', grpcCode: 3 });
     await expect(alice.call('CreateExperiment', { id: 'bad2', plans: ['0'.repeat(64)] })).rejects.toMatchObject({ code: 'ERR_AGG_BLOB_UNKNOWN' });
     // Downloads: malformed hash, unknown blob, and a node asking for a blob no round references.
