@@ -550,6 +550,8 @@ export class AggregatorService {
     if (!Array.isArray(plans) || plans.length < 1 || plans.length > 8) throw new InvalidMessageError('plans', 'expected 1..8 plan hashes');
     for (const [i, p] of plans.entries()) {
       assertString(`plans[${i}]`, p, 64, HASH_RE, 'message');
+      // Only blobs this researcher may read: offering a plan makes it readable by every node.
+      if (!this.#opts.store.researcherMayRead(p, peer.id)) throw new AggregatorError('ERR_AGG_BLOB_UNKNOWN', `no blob ${p.slice(0, 16)} available to ${peer.id}`);
       decodePlanBundle(this.#opts.store.getBlob(p)); // must be a stored, well-formed bundle
     }
     const rec = this.#opts.store.createExperiment(body['id'], peer.id, body);
@@ -606,7 +608,9 @@ export class AggregatorService {
     if (exp.owner !== owner) throw new FedsecError('ERR_AGG_NOT_OWNER', `experiment ${exp.id} belongs to another researcher`);
     const plans = (exp.config['plans'] as string[] | undefined) ?? [];
     if (!plans.includes(req.plan)) throw new InvalidMessageError('plan', 'the plan is not part of this experiment');
-    if (req.model !== undefined && !store.hasBlob(req.model)) throw new AggregatorError('ERR_AGG_BLOB_UNKNOWN', 'the model blob has not been uploaded');
+    // The model must be one this researcher may read (its upload or its own result): nodes
+    // download it and the released sum is computed from it.
+    if (req.model !== undefined && !store.researcherMayRead(req.model, owner)) throw new AggregatorError('ERR_AGG_BLOB_UNKNOWN', 'the model blob has not been uploaded by this researcher');
     const completed = new Set(store.listRounds(exp.id).filter((r) => r.status === 'completed').map((r) => r.round));
     const next = completed.size === 0 ? 0 : Math.max(...completed) + 1;
     if (completed.has(req.round)) throw new AggregatorError('ERR_AGG_ROUND_DONE', `round ${req.round} of ${exp.id} is already completed`, { next });

@@ -99,6 +99,8 @@ export class AggregatorStore {
       PRIMARY KEY (experiment, round, attempt))`);
     this.#db.run(`CREATE TABLE IF NOT EXISTS offered_plans (hash TEXT PRIMARY KEY)`);
     this.#db.run(`CREATE TABLE IF NOT EXISTS blobs (hash TEXT PRIMARY KEY, bytes INTEGER NOT NULL, owner TEXT NOT NULL, created TEXT NOT NULL)`);
+    // Every member that uploaded a blob's bytes (blobs.owner is only the first uploader).
+    this.#db.run(`CREATE TABLE IF NOT EXISTS blob_owners (hash TEXT NOT NULL, owner TEXT NOT NULL, PRIMARY KEY (hash, owner))`);
     const running = this.#rounds(`SELECT * FROM rounds WHERE status = 'running'`, []);
     const now = new Date().toISOString();
     for (const r of running) {
@@ -192,9 +194,17 @@ export class AggregatorStore {
   putBlob(bytes: Uint8Array, owner: string): string {
     if (bytes.length > MAX_BLOB_BYTES) throw new AggregatorError('ERR_AGG_BLOB_TOO_LARGE', `blob of ${bytes.length} bytes exceeds ${MAX_BLOB_BYTES}`);
     const hash = toHex(sha256Digest(bytes));
-    if (this.hasBlob(hash)) return hash;
+    if (this.hasBlob(hash)) {
+      // Uploading the same bytes again makes the uploader an owner too (it holds the bytes).
+      if (!this.#owns(hash, owner)) {
+        this.#db.run(`INSERT OR IGNORE INTO blob_owners VALUES (?, ?)`, [hash, owner]);
+        this.#persist();
+      }
+      return hash;
+    }
     writeFileDurable(this.#blobPath(hash), bytes, 0o600);
     this.#db.run(`INSERT INTO blobs VALUES (?, ?, ?, ?)`, [hash, bytes.length, owner, new Date().toISOString()]);
+    this.#db.run(`INSERT OR IGNORE INTO blob_owners VALUES (?, ?)`, [hash, owner]);
     this.#persist();
     return hash;
   }
@@ -214,7 +224,7 @@ export class AggregatorStore {
   /** Whether `researcher` may read a blob: one it uploaded, or the result of a round of its own experiments. */
   researcherMayRead(hash: string, researcher: string): boolean {
     if (!HASH_RE.test(hash)) return false;
-    if (this.#query(`SELECT hash FROM blobs WHERE hash = ? AND owner = ?`, [hash, researcher]).length > 0) return true;
+    if (this.#owns(hash, researcher)) return true;
     return this.#query(`SELECT r.tag FROM rounds r JOIN experiments e ON e.id = r.experiment WHERE r.result = ? AND e.owner = ?`, [hash, researcher]).length > 0;
   }
 
@@ -240,6 +250,12 @@ export class AggregatorStore {
   /** Closes the database (state is already on disk). */
   close(): void {
     this.#db.close();
+  }
+
+  /** True if `owner` uploaded the blob's bytes (first or later upload). */
+  #owns(hash: string, owner: string): boolean {
+    if (this.#query(`SELECT hash FROM blobs WHERE hash = ? AND owner = ?`, [hash, owner]).length > 0) return true;
+    return this.#query(`SELECT hash FROM blob_owners WHERE hash = ? AND owner = ?`, [hash, owner]).length > 0;
   }
 
   #blobPath(hash: string): string {

@@ -39,6 +39,21 @@ describe('aggregator store', () => {
     t.close();
   });
 
+  it('a member uploading bytes already stored becomes an owner too (and only uploaders and result owners may read)', async () => {
+    const dir = tmp();
+    const s = await AggregatorStore.open(dir);
+    const h = s.putBlob(Uint8Array.of(9, 9, 9), 'alice');
+    expect(s.researcherMayRead(h, 'alice')).toBe(true);
+    expect(s.researcherMayRead(h, 'bob')).toBe(false);
+    expect(s.putBlob(Uint8Array.of(9, 9, 9), 'bob')).toBe(h);
+    expect(s.researcherMayRead(h, 'bob')).toBe(true);
+    expect(s.researcherMayRead(h, 'carol')).toBe(false);
+    s.close();
+    const t = await AggregatorStore.open(dir);
+    expect(t.researcherMayRead(h, 'bob')).toBe(true);
+    t.close();
+  });
+
   it('survives a hard kill of the writing process after a completed round', async () => {
     const dir = tmp();
     const script = `

@@ -160,6 +160,16 @@ describe('refusals, dropouts, bad input, revocation, restart', () => {
     const aliceResult = h.store.listRounds('stats1').find((r) => r.status === 'completed')!.result!;
     await expect(alice.download(aliceResult)).resolves.toBeInstanceOf(Uint8Array);
     await expect(bob.download(aliceResult)).rejects.toMatchObject({ code: 'ERR_AGG_BLOB_UNKNOWN' });
+    // Nor make nodes use them: a plan only Alice uploaded cannot go into Bob's experiment, and
+    // Alice's result cannot be the model of Bob's round.
+    const alicePrivate = await alice.uploadBlob(encodePlanBundle({ name: 'alice-private', kind: 'stats', numParams: COLS, meta: {}, sections: {} }));
+    await expect(bob.call('CreateExperiment', { id: 'bob-steal', plans: [alicePrivate] })).rejects.toMatchObject({ code: 'ERR_AGG_BLOB_UNKNOWN' });
+    // Uploading the same bytes makes Bob an owner too: he may use and read the identical plan.
+    expect(await bob.uploadBlob(statsPlan)).toBe(planHash);
+    await expect(bob.download(planHash)).resolves.toEqual(statsPlan);
+    await bob.call('CreateExperiment', { id: 'bob-own', plans: [planHash] });
+    await expect(bob.runRound({ ...statsRound('bob-own', 5, 'off'), model: aliceResult })).rejects.toMatchObject({ code: 'ERR_AGG_BLOB_UNKNOWN' });
+    await expect(bob.runRound(statsRound('bob-own', 5, 'off'))).rejects.toMatchObject({ code: 'ERR_AGG_ROUND_ORDER' });
     await expect(alice.runRound({ ...statsRound('bad', 0, 'off'), vectorLength: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_MESSAGE', grpcCode: 3 });
     await expect(alice.call('CreateExperiment', { id: 'bad2', plans: ['0'.repeat(64)] })).rejects.toMatchObject({ code: 'ERR_AGG_BLOB_UNKNOWN' });
     // Downloads: malformed hash, unknown blob, and a node asking for a blob no round references.
