@@ -164,6 +164,12 @@ export function evaluatePolicy(policy: NodePolicy, req: WorkRequest): PolicyDeci
       if (policy.outOfRange === 'refuse') {
         throw new NodeError('ERR_NODE_POLICY_ARGS', `${k} ${v} is outside the allowed range [${r.min}, ${r.max}]`, { arg: k, min: r.min, max: r.max });
       }
+      // Central and distributed DP scale the noise to the requested learning rate (at the
+      // aggregator, or jointly over the nodes): an update trained with another rate would carry
+      // less noise than this node accounts for, so it is refused rather than clamped.
+      if (k === 'learningRate' && (req.dp.mode === 'central' || req.dp.mode === 'distributed')) {
+        throw new NodeError('ERR_NODE_POLICY_ARGS', `${k} ${v} is outside the allowed range [${r.min}, ${r.max}]; with ${req.dp.mode} DP it cannot be clamped (the noise is calibrated to the requested rate)`, { arg: k, min: r.min, max: r.max });
+      }
       const c = Math.min(r.max, Math.max(r.min, v));
       args[k] = c;
       overrides.push(`${k} ${v} clamped to ${c}`);

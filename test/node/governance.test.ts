@@ -136,6 +136,16 @@ describe('node policy', () => {
     expect(d.overrides).toEqual(['epochs 10 clamped to 3']);
   });
 
+  it('never clamps the learning rate under central or distributed DP (the noise is scaled to the requested rate)', () => {
+    const p = parsePolicy({ outOfRange: 'clamp', trainingArgs: { learningRate: { min: 0.01, max: 1 } } });
+    const tiny = { ...req.args, learningRate: 1e-6 };
+    for (const mode of ['central', 'distributed'] as const) {
+      expect(() => evaluatePolicy(p, { ...req, dp: { ...req.dp, mode }, args: tiny })).toThrow(expect.objectContaining({ code: 'ERR_NODE_POLICY_ARGS' }));
+    }
+    // Local DP adds the noise at the node after clipping, so clamping stays safe there.
+    expect(evaluatePolicy(p, { ...req, dp: { ...req.dp, mode: 'local' }, args: tiny }).args.learningRate).toBe(0.01);
+  });
+
   it('validates policy files', () => {
     expect(() => parsePolicy({ schemes: ['rot13'] })).toThrow(expect.objectContaining({ code: 'ERR_NODE_POLICY_INVALID' }));
     expect(() => parsePolicy({ trainingArgs: { epochs: { min: 5, max: 1 } } })).toThrow(expect.objectContaining({ code: 'ERR_NODE_POLICY_INVALID' }));
