@@ -13,7 +13,7 @@ import type { JlTag } from './hash.ts';
 import type { JlModulus } from './modulus.ts';
 import { byteLength } from './modexp.ts';
 import { JlScheme } from './scheme.ts';
-import type { PadWorkerJob } from './worker.ts';
+import type { CombineWorkerJob, PadWorkerJob } from './worker.ts';
 
 /** One pad computation. */
 export interface PadJob {
@@ -61,7 +61,7 @@ export class JlWorkerPool {
     }
   }
 
-  #run(worker: Worker, job: Omit<PadWorkerJob, 'id'>): Promise<Uint8Array> {
+  #run(worker: Worker, job: Omit<PadWorkerJob, 'id'> | Omit<CombineWorkerJob, 'id'>): Promise<Uint8Array> {
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
@@ -97,6 +97,36 @@ export class JlWorkerPool {
       const bytes = await p;
       const cnt = Math.min(per, job.count - i * per);
       for (const v of scheme.deserialize(bytes, cnt, 'pads')) out.push(v);
+    }
+    return out;
+  }
+
+  /**
+   * The researcher's dropout-recovery combination (recovery.ts) split across the workers:
+   * T_c = base_c^d2 · Π_k elements[k][c]^lambdas[k] mod N².
+   */
+  async combine(modulus: JlModulus, base: readonly bigint[], elements: readonly (readonly bigint[])[], lambdas: readonly bigint[], d2: bigint): Promise<bigint[]> {
+    if (this.#closed) throw new JlError('ERR_JL_STAGE', 'worker pool is closed');
+    const scheme = new JlScheme(modulus);
+    const count = base.length;
+    const chunks = Math.min(this.size, Math.max(1, count));
+    const per = Math.ceil(count / chunks);
+    const common = {
+      kind: 'combine' as const,
+      bits: modulus.bits,
+      n: toHex(bigIntToBytesBE(modulus.n, Math.ceil(modulus.bits / 8))),
+      fingerprint: toHex(modulus.fingerprint),
+      lambdas: lambdas.map((l) => l.toString()),
+      d2: d2.toString(),
+    };
+    const parts: Promise<Uint8Array>[] = [];
+    for (let c = 0, s = 0; s < count; c++, s += per) {
+      const e = Math.min(count, s + per);
+      parts.push(this.#run(this.#workers[c % this.size]!, { ...common, count: e - s, base: scheme.serialize(base.slice(s, e)), elements: elements.map((el) => scheme.serialize(el.slice(s, e))) }));
+    }
+    const out: bigint[] = [];
+    for (const [i, p] of parts.entries()) {
+      for (const v of scheme.deserialize(await p, Math.min(per, count - i * per), 'combined')) out.push(v);
     }
     return out;
   }

@@ -36,7 +36,8 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { JlError } from './errors.ts';
 import { assertTag, sameTag, tagKey, type JlTag } from './hash.ts';
 import { factorial, intLagrangeAtZero } from './intshare.ts';
-import { batchInverse, modPow } from './modexp.ts';
+import { modPow } from './modexp.ts';
+import { combineRecovery } from './recovery.ts';
 import type { JlModulus } from './modulus.ts';
 import { ciphertextCount, pack, packingLayout, sumsToRing, unpack, type PackingLayout } from './packing.ts';
 import { computePads, type JlWorkerPool } from './pool.ts';
@@ -603,21 +604,10 @@ export class JlResearcher {
       const lam = intLagrangeAtZero(use.map((u) => u.index), nodes.length);
       const d2 = factorial(nodes.length) ** 2n;
       const d2inv = modPow(d2 % n, -1n, n);
-      const pow = this.scheme.powCtx;
-      const pos = new Array<bigint>(k).fill(1n);
-      const neg = new Array<bigint>(k).fill(1n);
-      use.forEach((u, j) => {
-        const l = lam[j]!;
-        const target = l >= 0n ? pos : neg;
-        const e = l >= 0n ? l : -l;
-        for (let c = 0; c < k; c++) target[c] = (target[c]! * pow.pow(u.elements[c]!, e)) % n2;
-      });
-      const negInv = batchInverse(neg, n2);
-      for (let c = 0; c < k; c++) {
-        const base = (product[c]! * inv[c]!) % n2;
-        const tval = (((pow.pow(base, d2) * pos[c]!) % n2) * negInv[c]!) % n2;
-        masked[c] = (this.scheme.decodeUnit(tval, c) * d2inv) % n;
-      }
+      const base = product.map((p, c) => (p * inv[c]!) % n2);
+      const elements = use.map((u) => u.elements);
+      const tvals = this.#pool === undefined ? combineRecovery(this.scheme, base, elements, lam, d2) : await this.#pool.combine(this.modulus, base, elements, lam, d2);
+      for (let c = 0; c < k; c++) masked[c] = (this.scheme.decodeUnit(tvals[c]!, c) * d2inv) % n;
     }
     const plain = masked.map((m, c) => {
       const r = (m - maskSumElement(acc, this.modulus.bits, c)) % n;

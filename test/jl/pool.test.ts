@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { computePads, JlWorkerPool } from '../../crypto/jl/pool.ts';
 import { JlScheme } from '../../crypto/jl/scheme.ts';
+import { combineRecovery } from '../../crypto/jl/recovery.ts';
 import { fixtureModulus } from './helpers.ts';
 
 const modulus = fixtureModulus(1024);
@@ -21,5 +22,21 @@ describe('worker-thread pad precomputation', () => {
       await pool.close();
     }
     expect(await computePads({ modulus, exponent: 5n, tag, start: 0, count: 2 })).toEqual(scheme.pads(5n, tag, 0, 2));
+  });
+
+  it('splits the dropout-recovery combination across workers with the in-thread result', async () => {
+    const scheme = new JlScheme(modulus);
+    const base = scheme.pads(77n, tag, 0, 5);
+    const elements = [11n, 12n, 13n].map((e) => scheme.pads(e, tag, 0, 5));
+    const lambdas = [3600n, -4800n, 1800n];
+    const pool = new JlWorkerPool(2);
+    try {
+      const got = await pool.combine(modulus, base, elements, lambdas, 14400n);
+      expect(got).toEqual(combineRecovery(scheme, base, elements, lambdas, 14400n));
+      // base^d2 · Π el^λ = H^(77·14400 + 11·3600 - 12·4800 + 13·1800).
+      expect(got[2]).toBe(scheme.pads(77n * 14400n + 11n * 3600n - 12n * 4800n + 13n * 1800n, tag, 2, 1)[0]);
+    } finally {
+      await pool.close();
+    }
   });
 });
