@@ -26,6 +26,8 @@ export interface RoundContext {
   /** Federation-wide attempt number (the engines' protocol round). */
   readonly seq: number;
   readonly request: RoundRequest;
+  /** Digest of the work request sent to the nodes (proto/secagg.ts workContext), bound into the masking round. */
+  readonly workContext?: Uint8Array;
   /** Nodes invited to the attempt (codec party bound). */
   readonly invited: readonly string[];
   readonly signal: AbortSignal;
@@ -222,7 +224,7 @@ export class MaskingScheme implements SchemeServer {
 
   async aggregate(accepted: readonly string[]): Promise<SchemeResult> {
     const req = this.#ctx.request;
-    const config = maskingConfigFor(this.#env.federation, this.#ctx.seq, this.#env.aggregator, accepted, req.minParticipants, req.vectorLength);
+    const config = maskingConfigFor(this.#env.federation, this.#ctx.seq, this.#env.aggregator, accepted, req.minParticipants, req.vectorLength, this.#ctx.workContext);
     this.#server = new MaskingServer(config, this.#env.roster());
     const result = await new Promise<MaskingResult>((resolve, reject) => {
       this.#settle = { resolve, reject };

@@ -31,7 +31,7 @@ import {
   type ChunkMsg, type DownloadRequestMsg, type Envelope, type JsonBodyMsg, type RoundEventMsg, type UploadAckMsg,
 } from '../proto/rpc.ts';
 import { TRAIN_TAIL, validateArgs, validateDp, validateStandardize, SECAGG_SCHEMES, type SecAggScheme, type WorkKind, type WorkRequest } from '../proto/work.ts';
-import { validateCodecSpec } from '../proto/secagg.ts';
+import { validateCodecSpec, workContext } from '../proto/secagg.ts';
 import { AggregatorError } from './errors.ts';
 import { addGaussianNoise } from '../crypto/dp/index.ts';
 import { createScheme, type SchemeServer, type RoundContext } from './schemes.ts';
@@ -129,6 +129,7 @@ export class RoundRun implements RoundContext {
   readonly stageMessages = new Map<string, Waiter<unknown>>();
   accepted: string[] = [];
   scheme: SchemeServer | undefined;
+  workContext: Uint8Array | undefined;
   readonly #send: (node: string, env: Envelope) => void;
   readonly #emit: (type: string, body: Record<string, unknown>) => void;
 
@@ -658,6 +659,7 @@ export class AggregatorService {
         participants: candidates, minParticipants: req.minParticipants,
         ...(req.standardize === undefined ? {} : { standardize: req.standardize }),
       };
+      run.workContext = workContext(work, req.codec);
       const roster = this.#opts.roster?.();
       for (const n of candidates) {
         run.send(n, 'work', { work, seq: rec.seq, vectorLength: req.vectorLength, codec: req.codec, aggregator: this.#opts.tls.member.id, ...(roster === undefined ? {} : { roster }) });

@@ -22,7 +22,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ID_PATTERN } from '../common/validate.ts';
 import { writeFileDurable } from '../proto/durable.ts';
-import { encodeVector, encodedLength, fixedCodec, maskingConfigFor } from '../proto/secagg.ts';
+import { encodeVector, encodedLength, fixedCodec, maskingConfigFor, workContext } from '../proto/secagg.ts';
 import { distributedCodecNoiseBound, distributedConfig, distributedShare, type DistributedGrid } from './privacy.ts';
 import type { Roster } from '../crypto/roster.ts';
 import { systemRandom, type RandomSource } from '../crypto/random.ts';
@@ -419,7 +419,8 @@ export class NodeAgent {
   }
 
   #maskingConfig(we: WorkEnvelope, participants: readonly string[]): MaskingConfig {
-    return maskingConfigFor(this.#opts.verifier.federation, we.seq, we.aggregator, participants, we.work.minParticipants, we.vectorLength);
+    // The work (DP and training parameters, codec) is bound into the round: every participant must have been sent the same.
+    return maskingConfigFor(this.#opts.verifier.federation, we.seq, we.aggregator, participants, we.work.minParticipants, we.vectorLength, workContext(we.work, we.codec));
   }
 
   async #compute(we: WorkEnvelope, bundle: PlanBundle, data: DatasetSplits, decision: PolicyDecision): Promise<Float64Array> {

@@ -8,6 +8,8 @@ import type { MaskingConfig } from '../crypto/masking/index.ts';
 import { wideDecodeSum, wideEncode } from './widecodec.ts';
 import type { RandomSource } from '../crypto/random.ts';
 import { distributedLocalSigma, distributedNoiseBound } from '../crypto/dp/index.ts';
+import { sha256Digest } from '../crypto/hkdf.ts';
+import type { WorkRequest } from './work.ts';
 
 /** Codec parameters of a round: `{ type: 'wide', exp }` or `{ type: 'fixed', bits?, clip, scale?, noiseBound? }`. */
 export type CodecSpec = Readonly<Record<string, unknown>>;
@@ -16,10 +18,32 @@ export type CodecSpec = Readonly<Record<string, unknown>>;
  * The masking configuration of an attempt: protocol round = the federation-wide attempt number,
  * participants = the nodes that accepted, threshold = max(majority, minParticipants) ≤ n.
  */
-export function maskingConfigFor(federation: string, seq: number, aggregator: string, participants: readonly string[], minParticipants: number, vectorLength: number): MaskingConfig {
+export function maskingConfigFor(federation: string, seq: number, aggregator: string, participants: readonly string[], minParticipants: number, vectorLength: number, context?: Uint8Array): MaskingConfig {
   const n = participants.length;
   const threshold = Math.min(n, Math.max(Math.floor(n / 2) + 1, minParticipants));
-  return { federation, round: seq, aggregator, participants: [...participants].sort(), threshold, vectorLength, bits: 32 };
+  return { federation, round: seq, aggregator, participants: [...participants].sort(), threshold, vectorLength, bits: 32, ...(context === undefined ? {} : { context }) };
+}
+
+/**
+ * SHA-256 of the work request and codec of an attempt (canonical JSON, keys sorted), the masking
+ * round's `context`: every node's DP parameters (mode, noise multiplier, clipping norm,
+ * minParticipants), training arguments and codec are bound into the round digest, so an
+ * aggregator that shows nodes different parameters (e.g. less noise to some) cannot complete
+ * the round.
+ */
+export function workContext(work: WorkRequest, codec: CodecSpec): Uint8Array {
+  return sha256Digest(new TextEncoder().encode(canonicalJson(['fedsec/work-context/v1', work, codec])));
+}
+
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map((x) => (x === undefined ? 'null' : canonicalJson(x))).join(',')}]`;
+  if (typeof v === 'object' && v !== null) {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+  }
+  const s = JSON.stringify(v);
+  if (s === undefined) throw new InvalidMessageError('work', 'not JSON-encodable');
+  return s;
 }
 
 /** The fixed-point codec of a spec for up to `maxParties` parties (scale chosen by forRange when absent). */

@@ -8,7 +8,7 @@
  * members with different parameters can never complete a round together.
  */
 import { InvalidArgumentError } from '../../common/errors.ts';
-import { assertInt, assertString, ID_PATTERN } from '../../common/validate.ts';
+import { assertBytes, assertInt, assertString, ID_PATTERN } from '../../common/validate.ts';
 import { encodeTuple, type TupleItem } from '../bytes.ts';
 import { sha256Digest } from '../hkdf.ts';
 import { expandMask } from '../prg.ts';
@@ -41,6 +41,12 @@ export interface MaskingConfig {
   readonly vectorLength: number;
   /** Ring width: inputs and sums live in Z_(2^bits), 1..32. */
   readonly bits: number;
+  /**
+   * Optional 32-byte digest of the application's parameters of this round (e.g. the work
+   * request: DP and training parameters). Bound into the round digest, so members shown
+   * different parameters cannot complete a round together.
+   */
+  readonly context?: Uint8Array;
 }
 
 /** Largest vector the engine accepts (expandMask's limit). */
@@ -64,6 +70,8 @@ export class MaskingRound {
   readonly complete: boolean;
   readonly vectorLength: number;
   readonly bits: number;
+  /** The application's parameter digest (absent when the config has none). */
+  readonly context: Uint8Array | undefined;
   /** SHA-256 over every parameter: bound into every signature, key and AEAD. */
   readonly digest: Uint8Array;
   readonly #index: ReadonlyMap<string, number>;
@@ -101,6 +109,7 @@ export class MaskingRound {
     assertInt('config.threshold', config.threshold, Math.floor((kk + 1) / 2) + 1, kk + 1);
     assertInt('config.vectorLength', config.vectorLength, 1, MAX_VECTOR_LENGTH);
     assertInt('config.bits', config.bits, 1, 32);
+    if (config.context !== undefined) assertBytes('config.context', config.context, 32);
 
     this.federation = config.federation;
     this.round = config.round;
@@ -111,9 +120,11 @@ export class MaskingRound {
     this.complete = complete;
     this.vectorLength = config.vectorLength;
     this.bits = config.bits;
+    this.context = config.context === undefined ? undefined : Uint8Array.from(config.context);
     this.digest = sha256Digest(encodeTuple([
       `${MASKING_PROTOCOL}/round`, this.federation, this.round, this.aggregator, this.threshold, this.neighbours,
       this.vectorLength, this.bits, this.participants.length, ...this.participants,
+      ...(this.context === undefined ? [] : [this.context]),
     ]));
     this.#index = new Map(this.participants.map((id, i) => [id, i + 1]));
     this.#graph = buildGraph(this.participants, kk, complete, this.digest);
