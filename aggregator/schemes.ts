@@ -207,7 +207,7 @@ export class MaskingScheme implements SchemeServer {
       length,
       chunk: (offset, data) => {
         const words = new Uint32Array(data.buffer, data.byteOffset, data.byteLength / 4);
-        this.#route(server.acceptMaskedChunk(node, offset, words));
+        this.#drive(() => server.acceptMaskedChunk(node, offset, words));
       },
       complete: () => undefined,
       fail: () => undefined, // the engine aborts at stage close if a masked input was cut off
@@ -219,7 +219,23 @@ export class MaskingScheme implements SchemeServer {
     if (typeof msg === 'object' && msg !== null && (msg as { sender?: unknown }).sender !== _from) {
       throw new InvalidMessageError('sender', 'engine message sender differs from the authenticated node');
     }
-    this.#route(this.#live().receive(msg));
+    this.#drive(() => this.#live().receive(msg));
+  }
+
+  /**
+   * Feeds the engine and routes its output. A message that closed a stage can abort the round
+   * (below threshold, inconsistent shares): the attempt then ends at once with the engine's
+   * typed error, instead of waiting for the stage timer; the sender gets the error too.
+   */
+  #drive(step: () => readonly { to: string; message: { stage: string } }[]): void {
+    let out: readonly { to: string; message: { stage: string } }[];
+    try {
+      out = step();
+    } catch (e) {
+      if (this.#server?.stage === 'aborted') this.#settle?.reject(e);
+      throw e;
+    }
+    this.#route(out);
   }
 
   async aggregate(accepted: readonly string[]): Promise<SchemeResult> {
