@@ -370,12 +370,10 @@ export class AggregatorService {
         const body = parseJsonBody(env.json, 'relay', MAX_JSON_CHARS);
         assertString('relay.stage', body['stage'], 64, /^[a-z][a-z/-]*$/, 'message');
         if (!run.accepted.includes(session.id)) throw new InvalidMessageError('relay', 'only accepted participants may send engine messages');
-        const msg = decodeEngineMessage(env.payload);
-        if (run.scheme?.onRelay !== undefined) {
-          run.scheme.onRelay(session.id, msg);
-          return;
-        }
-        if (!run.stage(body['stage']).deliver(session.id, msg)) throw new InvalidMessageError('relay', `duplicate ${body['stage']} message`);
+        // Engine messages go to the scheme's engine only: never into the aggregator's own stage
+        // waiters (`uploaded`, `release`), which a node could otherwise fill in without uploading.
+        if (run.scheme?.onRelay === undefined) throw new InvalidMessageError('relay', `round ${run.tag} takes no engine messages now`);
+        run.scheme.onRelay(session.id, decodeEngineMessage(env.payload));
         return;
       }
       case 'release': {

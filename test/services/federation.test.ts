@@ -246,6 +246,32 @@ describe('refusals, dropouts, bad input, revocation, restart', () => {
     node.close();
   });
 
+  it('a node cannot relay into the aggregator\'s own stages (e.g. mark itself uploaded in a plain round)', async () => {
+    await alice.call('CreateExperiment', { id: 'relay-guard', plans: [planHash] });
+    const m = await h.fed.enroll('h10', 'node');
+    const raw = new Client({ address: `127.0.0.1:${h.port}`, tls: m.tls, verifier: await h.fed.verifier() });
+    const ns = raw.session();
+    ns.on('error', () => undefined);
+    const answer = new Promise<{ code: string }>((resolve) => ns.on('data', (e: { type: string; round_tag: string; json: string }) => {
+      if (e.type === 'work') {
+        ns.write({ type: 'accept', round_tag: e.round_tag, json: '{}', payload: new Uint8Array(0) });
+      } else if (e.type === 'begin') {
+        ns.write({ type: 'relay', round_tag: e.round_tag, json: JSON.stringify({ stage: 'uploaded' }), payload: new TextEncoder().encode('true') });
+      } else if (e.type === 'error') {
+        resolve(JSON.parse(e.json) as { code: string });
+      }
+    }));
+    const welcomed = new Promise<void>((resolve) => ns.once('data', () => resolve()));
+    ns.write({ type: 'hello', round_tag: '', json: JSON.stringify({ datasets: ['cohort'] }), payload: new Uint8Array(0) });
+    await welcomed;
+    const res = await alice.runRound(statsRound('relay-guard', 0, 'off', { nodes: ['h1', 'h2', 'h3', 'h10'], stageTimeoutMs: 1_500 }));
+    expect(await answer).toMatchObject({ code: 'ERR_INVALID_MESSAGE' });
+    expect(res['contributors']).toEqual(['h1', 'h2', 'h3']);
+    ns.end();
+    ns.cancel();
+    raw.close();
+  });
+
   it('killing and restarting the aggregator between rounds loses no completed round', async () => {
     await alice.call('CreateExperiment', { id: 'restart', plans: [planHash] });
     const r0 = await alice.runRound(statsRound('restart', 0, 'masking'));
