@@ -151,6 +151,11 @@ export function evaluatePolicy(policy: NodePolicy, req: WorkRequest): PolicyDeci
     if (!policy.dpModes.includes(req.dp.mode)) {
       throw new NodeError('ERR_NODE_POLICY_DP_MODE', `policy does not accept DP mode '${req.dp.mode}' (accepted: ${policy.dpModes.join(', ') || 'none'})`, { mode: req.dp.mode });
     }
+    // Central noise is added by the aggregator to the sum; under Joye-Libert it cannot see the sum,
+    // so the researcher would decrypt an un-noised aggregate while this node records the spend.
+    if (req.dp.mode === 'central' && req.secagg === 'jl') {
+      throw new NodeError('ERR_NODE_POLICY_DP_MODE', 'central DP cannot run with Joye-Libert: the aggregator cannot add noise to an encrypted sum', { mode: req.dp.mode });
+    }
     if (req.dp.noiseMultiplier < policy.minNoiseMultiplier) {
       throw new NodeError('ERR_NODE_POLICY_NOISE', `noise multiplier ${req.dp.noiseMultiplier} is below the policy minimum ${policy.minNoiseMultiplier}`, { minimum: policy.minNoiseMultiplier });
     }

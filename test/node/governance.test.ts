@@ -125,6 +125,9 @@ describe('node policy', () => {
     }
     const plainOk = parsePolicy({ schemes: ['masking', 'off'] });
     expect(() => evaluatePolicy(plainOk, { ...req, secagg: 'off' })).toThrow(expect.objectContaining({ code: 'ERR_NODE_POLICY_SECAGG_REQUIRED' }));
+    // Central DP under Joye-Libert: nobody could noise the sum the researcher decrypts.
+    expect(() => evaluatePolicy(DEFAULT_POLICY, { ...req, secagg: 'jl', dp: { ...req.dp, mode: 'central' } })).toThrow(expect.objectContaining({ code: 'ERR_NODE_POLICY_DP_MODE' }));
+    expect(evaluatePolicy(DEFAULT_POLICY, { ...req, secagg: 'masking', dp: { ...req.dp, mode: 'central' } }).overrides).toEqual([]);
     const localOnly = parsePolicy({ dpModes: ['local'] });
     expect(() => evaluatePolicy(localOnly, req)).toThrow(expect.objectContaining({ code: 'ERR_NODE_POLICY_DP_MODE' }));
   });
