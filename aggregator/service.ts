@@ -514,7 +514,7 @@ export class AggregatorService {
       const peer = this.#authorize(call, ['node', 'researcher']);
       const hash = call.request.hash;
       assertString('hash', hash, 64, HASH_RE, 'message');
-      if (peer.role === 'node' && !this.#nodeMayRead(hash)) {
+      if (peer.role === 'node' && !this.#nodeMayRead(hash, peer.id)) {
         throw new AggregatorError('ERR_AGG_BLOB_UNKNOWN', `no blob ${hash.slice(0, 16)} available to nodes`);
       }
       // Researchers read their own uploads and the results of their own experiments only.
@@ -534,9 +534,11 @@ export class AggregatorService {
     }
   }
 
-  /** Nodes may read plans and models referenced by running rounds or known experiments. */
-  #nodeMayRead(hash: string): boolean {
-    for (const r of this.#rounds.values()) if (r.request.plan === hash || r.request.model === hash) return true;
+  /** Nodes may read offered plans, and the plan and model of running rounds they are invited to. */
+  #nodeMayRead(hash: string, node: string): boolean {
+    for (const r of this.#rounds.values()) {
+      if ((r.request.plan === hash || r.request.model === hash) && r.invited.includes(node)) return true;
+    }
     return this.#opts.store.planOffered(hash);
   }
 

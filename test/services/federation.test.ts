@@ -272,6 +272,23 @@ describe('refusals, dropouts, bad input, revocation, restart', () => {
     raw.close();
   });
 
+  it('a node downloads the model of a running round only if it is invited to it', async () => {
+    await alice.call('CreateExperiment', { id: 'model-acl', plans: [planHash] });
+    const model = await alice.uploadBlob(new Uint8Array(new Float64Array([1.5, -2, 3]).buffer));
+    const got: Record<string, unknown> = {};
+    hooks.set('h1', async (stage) => {
+      if (stage !== 'compute') return;
+      hooks.delete('h1');
+      for (const id of ['h2', 'h4']) {
+        const c = await asNode(id);
+        got[id] = await c.download(model).then((b) => b.length, (e: { code: string }) => e.code);
+        c.close();
+      }
+    });
+    await alice.runRound(statsRound('model-acl', 0, 'off', { nodes: ['h1', 'h2', 'h3'], model }));
+    expect(got).toEqual({ h2: 24, h4: 'ERR_AGG_BLOB_UNKNOWN' });
+  });
+
   it('killing and restarting the aggregator between rounds loses no completed round', async () => {
     await alice.call('CreateExperiment', { id: 'restart', plans: [planHash] });
     const r0 = await alice.runRound(statsRound('restart', 0, 'masking'));
