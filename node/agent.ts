@@ -250,6 +250,8 @@ export class NodeAgent {
             if (!Array.isArray(parts) || parts.some((p) => typeof p !== 'string' || !r.work.work.participants.includes(p)) || !parts.includes(this.id)) {
               throw new InvalidMessageError('begin.participants', 'must be invited nodes including this one');
             }
+            // Distinct nodes only: a repeated id must not count towards the participant floor.
+            if (new Set(parts).size !== parts.length) throw new InvalidMessageError('begin.participants', 'duplicate node id');
             const min = Math.max(this.#opts.policy().minParticipants, r.work.work.minParticipants);
             if (parts.length < min) throw new NodeError('ERR_NODE_POLICY_PARTICIPANTS', `only ${parts.length} participants; policy requires ${min}`);
             r.begin([...(parts as string[])].sort());
@@ -257,6 +259,8 @@ export class NodeAgent {
             this.#log(`bad begin: ${(e as Error).message}`);
             r.abort.abort();
             this.#rounds.delete(env.round_tag);
+            const err = e instanceof FedsecError ? e : new NodeError('ERR_NODE_REQUEST_INVALID', 'bad begin');
+            this.#opts.audit.append('refusal', { tag: env.round_tag, code: err.code, message: err.message, stage: 'begin' });
           }
         }
         return;
