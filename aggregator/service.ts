@@ -379,7 +379,8 @@ export class AggregatorService {
       case 'release': {
         const body = parseJsonBody(env.json, 'release', MAX_JSON_CHARS);
         if (body['auditHead'] !== undefined) session.auditHead = parseHead(body['auditHead']);
-        run.stage('release').deliver(session.id, body);
+        // Only the typed fields of the receipt are recorded with the round (never arbitrary node JSON).
+        run.stage('release').deliver(session.id, releaseReceipt(body));
         return;
       }
       default:
@@ -723,6 +724,15 @@ export class AggregatorService {
       this.#busyExperiments.delete(exp.id);
     }
   }
+}
+
+/** The recorded part of a node's release receipt: its cumulative (ε, δ) and dataset tag, when well-formed. */
+function releaseReceipt(b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (typeof b['epsilon'] === 'number' && Number.isFinite(b['epsilon']) && b['epsilon'] >= 0) out['epsilon'] = b['epsilon'];
+  if (typeof b['delta'] === 'number' && b['delta'] >= 0 && b['delta'] <= 1) out['delta'] = b['delta'];
+  if (typeof b['dataset'] === 'string' && b['dataset'].length <= 128 && ID_PATTERN.test(b['dataset'])) out['dataset'] = b['dataset'];
+  return out;
 }
 
 function parseHead(v: unknown): { seq: number; hash: string } | undefined {

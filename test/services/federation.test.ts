@@ -272,6 +272,33 @@ describe('refusals, dropouts, bad input, revocation, restart', () => {
     raw.close();
   });
 
+  it('a release receipt is recorded with the round only by its typed fields', async () => {
+    await alice.call('CreateExperiment', { id: 'receipt', plans: [planHash] });
+    const m = await h.fed.enroll('h11', 'node');
+    const raw = new Client({ address: `127.0.0.1:${h.port}`, tls: m.tls, verifier: await h.fed.verifier() });
+    const ns = raw.session();
+    ns.on('error', () => undefined);
+    ns.on('data', (e: { type: string; round_tag: string }) => {
+      if (e.type === 'work') ns.write({ type: 'accept', round_tag: e.round_tag, json: '{}', payload: new Uint8Array(0) });
+      if (e.type === 'begin') {
+        void raw.uploadUpdate(e.round_tag, new Float64Array(statsVectorLength(COLS))).then(() => {
+          const forged = { epsilon: 0.5, delta: 1e-5, dataset: 'cohort', auditHead: 'forged', note: 'x'.repeat(4000) };
+          ns.write({ type: 'release', round_tag: e.round_tag, json: JSON.stringify(forged), payload: new Uint8Array(0) });
+        });
+      }
+    });
+    const welcomed = new Promise<void>((resolve) => ns.once('data', () => resolve()));
+    ns.write({ type: 'hello', round_tag: '', json: JSON.stringify({ datasets: ['cohort'] }), payload: new Uint8Array(0) });
+    await welcomed;
+    const res = await alice.runRound(statsRound('receipt', 0, 'off', { nodes: ['h1', 'h2', 'h3', 'h11'] }));
+    expect(res['contributors']).toEqual(['h1', 'h11', 'h2', 'h3']);
+    const nodes = h.store.getRound(res['tag'] as string)!.metrics['nodes'] as Record<string, Record<string, unknown>>;
+    expect(nodes['h11']).toEqual({ epsilon: 0.5, delta: 1e-5, dataset: 'cohort' });
+    ns.end();
+    ns.cancel();
+    raw.close();
+  });
+
   it('a node downloads the model of a running round only if it is invited to it', async () => {
     await alice.call('CreateExperiment', { id: 'model-acl', plans: [planHash] });
     const model = await alice.uploadBlob(new Uint8Array(new Float64Array([1.5, -2, 3]).buffer));
