@@ -474,12 +474,28 @@ export class NodeAgent {
         await this.#onJl(active, decodeEngineMessage(env.payload) as Record<string, unknown>);
       } catch (e) {
         this.#log(`Joye-Libert ${JSON.stringify(env.json).slice(0, 80)} failed: ${(e as Error).message}`);
+        if (e instanceof FedsecError) {
+          this.#opts.audit.append('refusal', { tag: env.round_tag, code: e.code, message: e.message, stage: 'jl' });
+        }
         active.abort.abort();
       }
       return;
     }
     active.inbox.push(env);
     await this.#drainInbox(active);
+  }
+
+  /**
+   * Refuses a Joye-Libert key setup whose node count or decryption threshold is below the
+   * participant floor of the node's policy or of the accepted work: with threshold t the
+   * researcher can decrypt a sum over any t nodes, so t is the real floor.
+   */
+  #checkJlThreshold(active: ActiveRound, nodeCount: number, threshold: number): void {
+    const min = Math.max(this.#opts.policy().minParticipants, active.work.work.minParticipants);
+    if (nodeCount < min) throw new NodeError('ERR_NODE_POLICY_PARTICIPANTS', `key setup over ${nodeCount} nodes; policy requires ${min}`);
+    if (!Number.isSafeInteger(threshold) || threshold < min || threshold > nodeCount) {
+      throw new NodeError('ERR_NODE_POLICY_PARTICIPANTS', `key setup threshold ${String(threshold)} would let sums over fewer than ${min} nodes be decrypted; policy requires at least ${min}`);
+    }
   }
 
   /** Joye-Libert: key setup (once per setup id) and the round's submit / unmask steps. */
@@ -493,9 +509,9 @@ export class NodeAgent {
         const modulus = parseModulus(msg['modulus'], this.#opts.jlModulusFingerprint === undefined ? {} : { expectedFingerprint: this.#opts.jlModulusFingerprint });
         const nodes = msg['nodes'] as string[];
         if (!Array.isArray(nodes) || !nodes.includes(this.id)) throw new InvalidMessageError('nodes', 'this node is not part of the key setup');
-        const min = Math.max(this.#opts.policy().minParticipants, active.work.work.minParticipants);
-        if (nodes.length < min) throw new NodeError('ERR_NODE_POLICY_PARTICIPANTS', `key setup over ${nodes.length} nodes; policy requires ${min}`);
-        const setup = new JlSetupNode({ roster: active.roster!, modulus, setupId, nodes, researcher: String(msg['researcher']), threshold: Number(msg['threshold']) }, identity, this.#opts.rng ?? systemRandom);
+        const threshold = Number(msg['threshold']);
+        this.#checkJlThreshold(active, nodes.length, threshold);
+        const setup = new JlSetupNode({ roster: active.roster!, modulus, setupId, nodes, researcher: String(msg['researcher']), threshold }, identity, this.#opts.rng ?? systemRandom);
         let resolve!: (n: JlNode) => void;
         const ready = new Promise<JlNode>((r) => { resolve = r; });
         this.#jl.set(setupId, { setup, modulus, ready, resolve });
@@ -522,6 +538,9 @@ export class NodeAgent {
       case 'jl/round/go': {
         const e = this.#jl.get(setupId) ?? this.#loadJl(setupId, active.roster!) ?? this.#jlEntry(setupId);
         const node = await e.ready;
+        // A reused key setup must still satisfy this round's participant floor: its threshold is
+        // the smallest set of nodes whose sum the researcher can decrypt.
+        this.#checkJlThreshold(active, node.keys.nodes.length, node.keys.threshold);
         const input = await Promise.race([active.inputReady, aborted(active.abort.signal)]);
         const jlTag = msg['tag'] as JlTag;
         const w = active.work.work;
