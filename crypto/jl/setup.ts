@@ -152,6 +152,29 @@ export function verifyAdvertisement(cfg: JlSetupConfig, nodes: readonly string[]
 }
 
 /** Collects the complete, verified set of advertisements: id → X25519 key. */
+/**
+ * Draws a fresh X25519 key into `x` (wiping the temporary copy) and returns the signed
+ * advertisement of it for `role`.
+ */
+function drawAdvertisement(
+  cfg: JlSetupConfig, nodes: readonly string[], identity: JlIdentity, role: 'node' | 'researcher',
+  x: { readonly secretKey: Uint8Array; readonly publicKey: Uint8Array }, rng: RandomSource,
+): JlSetupAdvertise {
+  const kp = generateX25519KeyPair(rng);
+  x.secretKey.set(kp.secretKey);
+  x.publicKey.set(kp.publicKey);
+  kp.secretKey.fill(0);
+  return {
+    stage: 'jl/setup/advertise',
+    federation: cfg.roster.federation,
+    setupId: cfg.setupId,
+    from: identity.id,
+    role,
+    x25519PublicKey: Uint8Array.from(x.publicKey),
+    signature: sign(identity.secretKey, advertisePayload(cfg, nodes, identity.id, role, x.publicKey)),
+  };
+}
+
 function collectAdvertisements(cfg: JlSetupConfig, nodes: readonly string[], ads: readonly JlSetupAdvertise[]): Record<string, Uint8Array> {
   const out: Record<string, Uint8Array> = {};
   for (const ad of ads) {
@@ -233,21 +256,9 @@ export class JlSetupNode {
   /** Stage 1: draws and signs this setup's X25519 key. */
   advertise(): JlSetupAdvertise {
     this.#expect('advertise');
-    const kp = generateX25519KeyPair(this.#rng);
-    this.#x.secretKey.set(kp.secretKey);
-    this.#x.publicKey.set(kp.publicKey);
-    kp.secretKey.fill(0);
+    const ad = drawAdvertisement(this.#cfg, this.#nodes, this.#id, 'node', this.#x, this.#rng);
     this.#stage = 'deal';
-    const cfg = this.#cfg;
-    return {
-      stage: 'jl/setup/advertise',
-      federation: cfg.roster.federation,
-      setupId: cfg.setupId,
-      from: this.#id.id,
-      role: 'node',
-      x25519PublicKey: Uint8Array.from(this.#x.publicKey),
-      signature: sign(this.#id.secretKey, advertisePayload(cfg, this.#nodes, this.#id.id, 'node', this.#x.publicKey)),
-    };
+    return ad;
   }
 
   /** Stage 2: verifies all advertisements, draws sk_i and deals its shares to the other nodes. */
@@ -383,21 +394,9 @@ export class JlSetupResearcher {
   /** Stage 1: draws and signs this setup's X25519 key. */
   advertise(): JlSetupAdvertise {
     this.#expect('advertise');
-    const kp = generateX25519KeyPair(this.#rng);
-    this.#x.secretKey.set(kp.secretKey);
-    this.#x.publicKey.set(kp.publicKey);
-    kp.secretKey.fill(0);
+    const ad = drawAdvertisement(this.#cfg, this.#nodes, this.#id, 'researcher', this.#x, this.#rng);
     this.#stage = 'accept';
-    const cfg = this.#cfg;
-    return {
-      stage: 'jl/setup/advertise',
-      federation: cfg.roster.federation,
-      setupId: cfg.setupId,
-      from: this.#id.id,
-      role: 'researcher',
-      x25519PublicKey: Uint8Array.from(this.#x.publicKey),
-      signature: sign(this.#id.secretKey, advertisePayload(cfg, this.#nodes, this.#id.id, 'researcher', this.#x.publicKey)),
-    };
+    return ad;
   }
 
   /** Verifies the complete set of advertisements. */
