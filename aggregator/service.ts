@@ -19,12 +19,12 @@ import type { TlsCredentials } from '../pki/member.ts';
 import { verifyRoster, type SignedRosterDocument } from '../pki/roster.ts';
 import type { Roster } from '../crypto/roster.ts';
 import type { PeerVerifier, VerifiedPeer } from '../pki/verifier.ts';
-import { ChunkSequence, blobChunks, type ElemType } from '../proto/chunks.ts';
+import { ChunkSequence, LimitError, blobChunks, type ElemType } from '../proto/chunks.ts';
 import { writable } from '../proto/client.ts';
 import { decodeEngineMessage, encodeEngineMessage, parseJsonBody } from '../proto/envelope.ts';
 import type { JlModulus } from '../crypto/jl/index.ts';
 import type { JlSetupRecord } from './jl.ts';
-import { MAX_BLOB_BYTES, MAX_JSON_CHARS, MAX_ROUND_NODES } from '../proto/limits.ts';
+import { MAX_BLOB_BYTES, MAX_CONCURRENT_BLOB_UPLOADS_PER_PEER, MAX_INFLIGHT_BLOB_BYTES, MAX_JSON_CHARS, MAX_ROUND_NODES } from '../proto/limits.ts';
 import { decodePlanBundle } from '../proto/plan.ts';
 import {
   CHANNEL_OPTIONS, federationService, serverCredentials, toServiceError,
@@ -208,6 +208,9 @@ export class AggregatorService {
   readonly #rounds = new Map<string, RoundRun>();
   readonly #busyExperiments = new Set<string>();
   readonly #jlSetups = new Map<string, JlSetupRecord>();
+  /** Open blob uploads per member, and the bytes they reserve in total (bounded, see proto/limits.ts). */
+  readonly #blobUploads = new Map<string, number>();
+  #inflightBlobBytes = 0;
   #server: grpc.Server | undefined;
   #stopCrlRefresh: (() => void) | undefined;
 
@@ -472,9 +475,18 @@ export class AggregatorService {
     let seq: ChunkSequence | undefined;
     let buf: Uint8Array | undefined;
     let hash = '';
+    let reserved = 0;
+    const release = (): void => {
+      if (reserved === 0) return;
+      this.#inflightBlobBytes -= reserved;
+      reserved = 0;
+      const open = (this.#blobUploads.get(peer.id) ?? 1) - 1;
+      if (open <= 0) this.#blobUploads.delete(peer.id); else this.#blobUploads.set(peer.id, open);
+    };
     const finish = (e: unknown, ack?: UploadAckMsg): void => {
       if (done) return;
       done = true;
+      release();
       if (e !== undefined) { cb(toServiceError(e)); call.destroy(); } else cb(null, ack);
     };
     call.on('data', (c: ChunkMsg) => {
@@ -483,6 +495,17 @@ export class AggregatorService {
         if (seq === undefined) {
           if (c.total > MAX_BLOB_BYTES) throw new AggregatorError('ERR_AGG_BLOB_TOO_LARGE', `blob of ${c.total} bytes exceeds MAX_BLOB_BYTES ${MAX_BLOB_BYTES}`);
           assertString('chunk.hash', c.hash, 64, HASH_RE, 'message');
+          // Reserve the announced size before allocating it: bounded per member and overall.
+          const open = this.#blobUploads.get(peer.id) ?? 0;
+          if (open >= MAX_CONCURRENT_BLOB_UPLOADS_PER_PEER) {
+            throw new LimitError(`${peer.id} already has ${open} blob uploads open (MAX_CONCURRENT_BLOB_UPLOADS_PER_PEER ${MAX_CONCURRENT_BLOB_UPLOADS_PER_PEER})`);
+          }
+          if (this.#inflightBlobBytes + c.total > MAX_INFLIGHT_BLOB_BYTES) {
+            throw new LimitError(`open blob uploads would reserve more than MAX_INFLIGHT_BLOB_BYTES ${MAX_INFLIGHT_BLOB_BYTES}; retry later`);
+          }
+          this.#blobUploads.set(peer.id, open + 1);
+          this.#inflightBlobBytes += c.total;
+          reserved = c.total;
           hash = c.hash;
           seq = new ChunkSequence('bytes', c.total);
           buf = new Uint8Array(c.total);
@@ -508,6 +531,7 @@ export class AggregatorService {
       }
     });
     call.on('error', (e) => finish(e));
+    call.on('cancelled', () => finish(new AggregatorError('ERR_AGG_UPLOAD', 'blob upload cancelled by the client')));
   }
 
   #download(call: grpc.ServerWritableStream<DownloadRequestMsg, ChunkMsg>): void {
